@@ -1,0 +1,13 @@
+"""VideoFM backbones: one video ViT for VideoMAE V2 and UMT, and the pretraining models that wrap it.
+
+Importing this package first applies :mod:`backbones.compat` (fixes for the stock PyPI OpenMMLab stack),
+then registers the modules into the ``videofm`` registries.
+"""
+from . import compat
+
+compat.apply()
+
+from .registry import MODELS  # noqa: E402
+from .video_vit import VideoViT  # noqa: E402
+
+__all__ = ['MODELS', 'VideoViT']

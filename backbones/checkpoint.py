@@ -1,0 +1,763 @@
+"""Official-format checkpoints -> VideoFM: safe loading, pure key conversion, and loading with a report.
+
+Three layers, each usable on its own:
+
+1. :func:`load_checkpoint_file` reads a file safely: ``torch.load(weights_only=True)`` with exactly one extra
+   allowed global (``argparse.Namespace``, the ``args`` of official checkpoints), or safetensors.
+2. :func:`convert_state_dict` is a pure function (dict -> dict) that detects the source layout and renames it
+   to :class:`~backbones.video_vit.VideoViT` names (which are the official ones). It knows:
+
+   =================== ==================================================================================
+   format              what it looks like
+   =================== ==================================================================================
+   videomaev2-pretrain ``model``: ``encoder.*``, ``decoder.*``, ``encoder_to_decoder.weight``, ``mask_token``
+   umt-stage1          ``model``: ``encoder.*`` (tubelet 1) + ``clip_decoder.*`` alignment heads
+   umt-stage2          ``model``: ``vision_encoder.encoder.*`` + ``vision_encoder.clip_decoder/pool_norm``,
+                       ``clip_teacher.*``, ``text_encoder.*``, ``vision_proj``, ``text_proj``, ``temp``,
+                       ``itm_head``
+   official-finetune   ``model`` / ``module`` (deepspeed) / bare: ``patch_embed``, ``blocks``, ``fc_norm``,
+                       ``head`` (+ ``pos_embed``): VideoMAE V2 fine-tuned and distilled, UMT fine-tuned, a
+                       bare VideoViT state dict
+   mmaction2           ``state_dict``: ``backbone.patch_embed.projection``, ``blocks.N.mlp.layers.0.0`` /
+                       ``layers.1``, ``cls_head.fc_cls`` (mmaction2's ``VisionTransformer`` port)
+   videofm             ``state_dict``: ``backbone.*`` (VideoViT names) + ``cls_head.*``
+   =================== ==================================================================================
+
+   ``_orig_mod.`` (torch.compile) and an all-keys ``module.`` (DDP) prefix are stripped first;
+   ``.safetensors`` files hold any of these as a bare state dict.
+3. :func:`load_pretrained` loads a file into a model: convert, fit to the model (resample a learnable
+   ``pos_embed``, drop a head with another class count), ``load_state_dict(strict=False)``, and raise if the
+   encoder (``patch_embed`` / ``blocks`` / ``pos_embed``) does not fit. It returns a :class:`LoadReport`.
+   :func:`init_from_pretrained` runs it for ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+"""
+import argparse
+import json
+import logging
+import math
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .layers.pos_embed import resample_pos_table, sincos_table
+
+__all__ = [
+    'FORMATS', 'TARGETS', 'LoadReport', 'UnsafeCheckpointError', 'load_checkpoint_file', 'unwrap_checkpoint',
+    'detect_format', 'convert_state_dict', 'remap_head', 'load_label_map', 'resample_pos_embed',
+    'checkpoint_pos_grid', 'load_pretrained', 'has_pretrained_cfg', 'init_from_pretrained'
+]
+
+_FILE = 'backbones/checkpoint.py'
+
+FORMATS = {
+    'videomaev2-pretrain': 'VideoMAE V2 pretraining (encoder.* + decoder)',
+    'umt-stage1': 'UMT stage 1 (encoder.* + clip_decoder alignment heads)',
+    'umt-stage2': 'UMT stage 2 (vision_encoder.encoder.* + text / teacher / projections)',
+    'official-finetune': 'official fine-tuned / distilled VideoMAE V2 or UMT, or a bare VideoViT state dict',
+    'mmaction2': "mmaction2's VisionTransformer port (patch_embed.projection, mlp.layers.*, cls_head.fc_cls)",
+    'videofm': 'VideoFM / MMEngine recognizer (backbone.* + cls_head.*)',
+}
+# target -> where the encoder keys go
+TARGETS = {'backbone': '', 'recognizer': 'backbone.', 'pretrain': 'encoder.'}
+
+# top-level entries that hold the weights, in the order the official loaders try them
+_CONTAINER_KEYS = ('model', 'module', 'state_dict')
+_TORCH_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt', '.tar')
+# VideoViT parameter names (relative to the encoder)
+_ENCODER_RE = re.compile(
+    r'^(patch_embed\.proj\.(weight|bias)|pos_embed|blocks\.\d+\..+|(fc_)?norm\.(weight|bias))$')
+# keys whose absence / wrong shape / surplus means the checkpoint is for another architecture
+_STRICT_ENCODER_PREFIXES = ('patch_embed.', 'blocks.')
+_HEAD_NAMES = {'official-finetune': 'head.', 'mmaction2': 'cls_head.fc_cls.', 'videofm': 'cls_head.fc_cls.'}
+_RECOGNIZER_HEAD = 'cls_head.fc_cls.'
+# mmaction2's vit_mae.py -> VideoViT
+_MMACTION2_RENAMES = (
+    (re.compile(r'^patch_embed\.projection\.'), 'patch_embed.proj.'),
+    (re.compile(r'^(blocks\.\d+\.mlp)\.layers\.0\.0\.'), r'\1.fc1.'),
+    (re.compile(r'^(blocks\.\d+\.mlp)\.layers\.1\.'), r'\1.fc2.'),
+)
+
+REASON_PRETRAIN = 'pretraining-only'
+REASON_HEAD = 'classifier head'
+REASON_NOT_BACKBONE = 'not part of the encoder'
+REASON_FIXED_POS = 'fixed sinusoid position table (VideoViT regenerates it)'
+REASON_SHAPE = 'shape does not fit the model'
+REASON_LEARNED_POS = 'learned position table, but the model uses the fixed sinusoid'
+
+Tensor = torch.Tensor
+StateDict = Dict[str, Tensor]
+LabelMap = Union[str, Path, Sequence[int]]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs a pickled global that safe loading does not allow."""
+
+
+# ------------------------------------------------------------------------------------------------ report
+def _shape(t) -> List[int]:
+    return list(t.shape)
+
+
+def _group_keys(keys: Sequence[str], max_groups: int = 8) -> str:
+    """``decoder.blocks.0.x, decoder.blocks.1.y, mask_token`` -> ``decoder.blocks.* (2), mask_token``."""
+    groups: Dict[str, int] = {}
+    for key in keys:
+        parts = key.split('.')
+        name = '.'.join(parts[:2]) + '.*' if len(parts) > 2 else key
+        groups[name] = groups.get(name, 0) + 1
+    items = [name if n == 1 and not name.endswith('*') else f'{name} ({n})' for name, n in groups.items()]
+    more = f', ... (+{len(items) - max_groups} more groups)' if len(items) > max_groups else ''
+    return ', '.join(items[:max_groups]) + more
+
+
+def _list_keys(keys: Sequence[str], limit: int = 10) -> str:
+    more = f', ... (+{len(keys) - limit} more)' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+@dataclass
+class LoadReport:
+    """What a conversion or a load did; ``str(report)`` is one readable block.
+
+    Args:
+        source (str): The file (or ``'<state dict>'``).
+        format (str): Detected source format, a key of :data:`FORMATS`.
+        target (str): ``'backbone'``, ``'recognizer'`` or ``'pretrain'``.
+        container (str, optional): The top-level entry the weights came from (``'model'``, ``'module'``, ...).
+        encoder (str): One-line summary of the checkpoint's encoder (width, depth, patch, tubelet, ...).
+        converted (int): Number of tensors the conversion produced.
+        loaded (list[str]): Keys loaded into the model (after :func:`load_pretrained`).
+        missing (list[str]): Model keys the checkpoint did not provide.
+        unexpected (list[str]): Converted keys the model has no parameter for.
+        reshaped (dict[str, str]): Key -> what was done to it (resampled ``pos_embed``, remapped head).
+        dropped (dict[str, list[str]]): Reason -> source keys left out (pretraining-only parts, heads, ...).
+        notes (list[str]): Anything else worth knowing.
+    """
+    source: str = '<state dict>'
+    format: str = ''
+    target: str = 'backbone'
+    container: Optional[str] = None
+    encoder: str = ''
+    converted: int = 0
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    reshaped: Dict[str, str] = field(default_factory=dict)
+    dropped: Dict[str, List[str]] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+    def drop(self, reason: str, keys: Sequence[str]) -> None:
+        """Record ``keys`` as left out for ``reason``."""
+        if keys:
+            self.dropped.setdefault(reason, []).extend(keys)
+
+    @property
+    def pretraining_only(self) -> List[str]:
+        """Dropped source keys of pretraining-only parts (decoders, alignment heads, text towers)."""
+        return self.dropped.get(REASON_PRETRAIN, [])
+
+    @property
+    def dropped_keys(self) -> List[str]:
+        return [k for keys in self.dropped.values() for k in keys]
+
+    def __str__(self) -> str:
+        where = f"['{self.container}']" if self.container else ''
+        lines = [f'LoadReport: {self.source}{where}',
+                 f'  format: {self.format} ({FORMATS.get(self.format, "?")}) -> target {self.target!r}']
+        if self.encoder:
+            lines.append(f'  checkpoint encoder: {self.encoder}')
+        lines.append(f'  converted: {self.converted} tensors')
+        if self.loaded or self.missing or self.unexpected:  # loaded into a model (load_pretrained)
+            lines.append(f'  loaded: {len(self.loaded)} tensors')
+            lines.append(f'  missing ({len(self.missing)}): {_list_keys(self.missing) or "none"}')
+            lines.append(f'  unexpected ({len(self.unexpected)}): {_list_keys(self.unexpected) or "none"}')
+        if self.reshaped:
+            lines.append(f'  reshaped ({len(self.reshaped)}):')
+            lines += [f'    {k}: {v}' for k, v in self.reshaped.items()]
+        for reason, keys in self.dropped.items():
+            lines.append(f'  dropped, {reason} ({len(keys)}): {_group_keys(keys)}')
+        if self.notes:
+            lines.append('  notes:')
+            lines += [f'    - {n}' for n in self.notes]
+        return '\n'.join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def _refused_globals(message: str) -> List[str]:
+    return re.findall(r'GLOBAL ([\w.]+)', message)
+
+
+def _allowed_global_names() -> set:
+    """Names of the globals allowed process-wide (``torch.serialization.add_safe_globals``)."""
+    names = set()
+    for g in torch.serialization.get_safe_globals():
+        if isinstance(g, tuple):
+            names.add(g[1])
+        else:
+            names.add(f'{g.__module__}.{g.__qualname__}')
+    return names
+
+
+def load_checkpoint_file(path: Union[str, Path]) -> dict:
+    """Read a checkpoint file without executing pickled code.
+
+    ``.pth/.pt/.bin/.ckpt/.tar`` go through ``torch.load(map_location='cpu', weights_only=True)``; the only
+    global added for this call is ``argparse.Namespace`` (the ``args`` entry of official VideoMAE V2 / UMT
+    checkpoints), plus whatever was allow-listed process-wide (:mod:`backbones.compat` adds MMEngine's
+    checkpoint types). ``.safetensors`` files are read with ``safetensors.torch.load_file``.
+
+    Args:
+        path (str | Path): The file.
+
+    Returns:
+        dict: The checkpoint (a bare ``{name: tensor}`` dict for safetensors).
+
+    Raises:
+        FileNotFoundError: No such file.
+        UnsafeCheckpointError: The file needs a pickled global that is not allowed; the message names the
+            file and the global(s) and keeps torch's own message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{_FILE}: checkpoint file not found: {path}')
+    suffix = path.suffix.lower()
+    if suffix == '.safetensors':
+        from safetensors.torch import load_file
+        return load_file(str(path), device='cpu')
+    if suffix not in _TORCH_SUFFIXES:
+        raise ValueError(f'{_FILE}: cannot read {path}: unknown suffix {suffix!r}; expected .safetensors or '
+                         f'one of {_TORCH_SUFFIXES}')
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        refused = _refused_globals(str(e))
+        try:  # every unsafe global in the file, found without unpickling it (torch >= 2.5)
+            allowed = _allowed_global_names() | {'argparse.Namespace'}
+            refused = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path)
+                       if g not in allowed] or refused
+        except Exception:  # noqa: BLE001 - only improves the message; the original error is raised below
+            pass
+        raise UnsafeCheckpointError(
+            f'{_FILE}: refused to load {path}: it pickles {", ".join(refused) or "an object"} which safe '
+            f'loading (weights_only=True, extra global: argparse.Namespace) does not allow. If you trust the '
+            f'file, re-save only its weights once, e.g. torch.save({{"model": torch.load(SRC, '
+            f'weights_only=False)["model"]}}, DST).\ntorch said: {e}') from e
+
+
+def unwrap_checkpoint(checkpoint: Mapping) -> Tuple[StateDict, Optional[str], List[str]]:
+    """Find the state dict inside a checkpoint.
+
+    Args:
+        checkpoint (Mapping): A loaded checkpoint, or already a ``{name: tensor}`` state dict.
+
+    Returns:
+        tuple: (state dict, the top-level key it came from or None, the other top-level keys).
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'{_FILE}: a checkpoint must be a dict, got {type(checkpoint).__name__}')
+    if checkpoint and all(isinstance(v, Tensor) for v in checkpoint.values()):
+        return dict(checkpoint), None, []
+    for key in _CONTAINER_KEYS:
+        if isinstance(checkpoint.get(key), Mapping) and checkpoint[key]:
+            return dict(checkpoint[key]), key, [k for k in checkpoint if k != key]
+    raise ValueError(f'{_FILE}: found no weights in the checkpoint: neither a {{name: tensor}} dict nor one '
+                     f'of the entries {_CONTAINER_KEYS}; top-level keys: {sorted(map(str, checkpoint))[:20]}')
+
+
+def detect_format(state_dict: Mapping[str, Tensor]) -> str:
+    """Name the layout of an unwrapped state dict (``_orig_mod.`` / ``module.`` already stripped).
+
+    Returns:
+        str: A key of :data:`FORMATS`.
+    """
+    keys = list(state_dict)
+
+    def has(prefix):
+        return any(k.startswith(prefix) for k in keys)
+
+    if has('vision_encoder.encoder.'):
+        return 'umt-stage2'
+    if has('encoder.patch_embed.') or has('encoder.blocks.'):
+        return 'umt-stage1' if has('clip_decoder.') else 'videomaev2-pretrain'
+    if has('patch_embed.projection.') or has('backbone.patch_embed.projection.'):
+        return 'mmaction2'
+    if has('backbone.patch_embed.') or has('backbone.blocks.'):
+        return 'videofm'
+    if has('patch_embed.') or has('blocks.'):
+        return 'official-finetune'
+    raise ValueError(f'{_FILE}: unknown checkpoint layout: no patch embedding or blocks under any known '
+                     f'prefix (encoder., vision_encoder.encoder., backbone., none); first keys: {keys[:10]}. '
+                     f"Use prefix='...' to select the encoder's part of the checkpoint.")
+
+
+# ------------------------------------------------------------------------------------------- conversion
+def load_label_map(label_map: LabelMap, num_rows: Optional[int] = None) -> List[int]:
+    """Read a head label map: for each target class index, the source row (e.g. Kinetics-710 class) to take.
+
+    Args:
+        label_map (str | Path | Sequence[int]): A JSON file holding a list of ints, or the list itself.
+        num_rows (int, optional): Rows of the source head, to check the indices against.
+
+    Returns:
+        list[int]: Source row per target class.
+    """
+    name = 'label map'
+    if isinstance(label_map, (str, Path)):
+        name = f'label map {label_map}'
+        path = Path(label_map)
+        if not path.is_file():
+            raise FileNotFoundError(f'{_FILE}: label map file not found: {path}')
+        with open(path) as f:
+            label_map = json.load(f)
+    if isinstance(label_map, Tensor):
+        label_map = label_map.tolist()
+    if not isinstance(label_map, (list, tuple)) or not label_map or \
+            not all(isinstance(i, int) and not isinstance(i, bool) for i in label_map):
+        raise ValueError(f'{_FILE}: {name} must be a non-empty list of ints (source row per target class), '
+                         f'got {type(label_map).__name__}')
+    bad = [i for i in label_map if i < 0 or (num_rows is not None and i >= num_rows)]
+    if bad:
+        raise ValueError(f'{_FILE}: {name} has indices outside the source head of {num_rows} rows: '
+                         f'{bad[:10]}')
+    return list(label_map)
+
+
+def remap_head(weight: Tensor, bias: Optional[Tensor],
+               label_map: LabelMap) -> Tuple[Tensor, Optional[Tensor]]:
+    """Take the classifier rows of a (Kinetics-710) head that the target label set uses.
+
+    Args:
+        weight (Tensor): (K_src, C) classifier weight.
+        bias (Tensor, optional): (K_src,).
+        label_map (str | Path | Sequence[int]): JSON file or list; entry i is the source row of target class
+            i (``label_710to400.json`` etc. of the official repo).
+
+    Returns:
+        tuple: weight (K_dst, C) and bias (K_dst,) or None.
+    """
+    index = torch.as_tensor(load_label_map(label_map, weight.shape[0]), dtype=torch.long)
+    return weight[index].clone(), (bias[index].clone() if bias is not None else None)
+
+
+def resample_pos_embed(pos_embed: Tensor, src_grid: Sequence[int], dst_grid: Sequence[int]) -> Tensor:
+    """Resample a learnable position table from one token grid to another (time linear, space bicubic).
+
+    Args:
+        pos_embed (Tensor): (1, N, C) or (N, C) with N = T*H*W of ``src_grid``.
+        src_grid (Sequence[int]): (T, H, W) the table was trained on.
+        dst_grid (Sequence[int]): (T2, H2, W2) wanted.
+
+    Returns:
+        Tensor: (1, T2*H2*W2, C) or (T2*H2*W2, C), like the input.
+    """
+    if pos_embed.dim() == 3:
+        if pos_embed.shape[0] != 1:
+            raise ValueError(f'{_FILE}: pos_embed must be (1, N, C), got {_shape(pos_embed)}')
+        return resample_pos_table(pos_embed[0], src_grid, dst_grid)[None]
+    if pos_embed.dim() != 2:
+        raise ValueError(f'{_FILE}: pos_embed must be (1, N, C) or (N, C), got {_shape(pos_embed)}')
+    return resample_pos_table(pos_embed, src_grid, dst_grid)
+
+
+def _strip_wrappers(state_dict: StateDict, report: LoadReport) -> StateDict:
+    """Remove ``_orig_mod.`` (torch.compile) anywhere and a ``module.`` (DDP) prefix shared by all keys."""
+    out = {}
+    for key, value in state_dict.items():
+        if not isinstance(value, Tensor):
+            report.notes.append(f'skipped non-tensor entry {key!r} ({type(value).__name__})')
+            continue
+        out[key.replace('_orig_mod.', '')] = value
+    if any('_orig_mod.' in k for k in state_dict):
+        report.notes.append("stripped the torch.compile prefix '_orig_mod.'")
+    if out and all(k.startswith('module.') for k in out):
+        out = {k[len('module.'):]: v for k, v in out.items()}
+        report.notes.append("stripped the DDP prefix 'module.'")
+    return out
+
+
+def _describe_encoder(encoder: StateDict) -> str:
+    w = encoder.get('patch_embed.proj.weight')
+    if w is None or w.dim() != 5:
+        return ''
+    blocks = {int(m.group(1)) for k in encoder for m in [re.match(r'blocks\.(\d+)\.', k)] if m}
+    parts = [f'embed_dim {w.shape[0]}', f'depth {max(blocks) + 1 if blocks else 0}', f'patch {w.shape[-1]}',
+             f'tubelet {w.shape[2]}']
+    if 'blocks.0.gamma_1' in encoder:
+        parts.append('layer scale')
+    if 'norm.weight' in encoder:
+        parts.append('final norm')
+    if 'fc_norm.weight' in encoder:
+        parts.append('fc_norm (mean pooling)')
+    if 'pos_embed' in encoder:
+        parts.append(f'pos_embed {_shape(encoder["pos_embed"])}')
+    return ', '.join(parts)
+
+
+def _split(state_dict: StateDict, fmt: str) -> Tuple[StateDict, StateDict, StateDict, StateDict]:
+    """Split a stripped state dict into (encoder in VideoViT names, head {'weight','bias'},
+    pretraining-only parts under official names, other keys)."""
+    encoder, head, pretrain, other = {}, {}, {}, {}
+    if fmt in ('videomaev2-pretrain', 'umt-stage1', 'umt-stage2'):
+        enc_prefix = 'vision_encoder.encoder.' if fmt == 'umt-stage2' else 'encoder.'
+        for key, value in state_dict.items():
+            name = key[len(enc_prefix):] if key.startswith(enc_prefix) else None
+            if name is not None and _ENCODER_RE.match(name):
+                encoder[name] = value
+            else:  # decoder, alignment heads, teacher, text tower, non-VideoViT encoder extras
+                pretrain[key] = value
+        return encoder, head, pretrain, other
+    head_prefix = _HEAD_NAMES[fmt]
+    # a recognizer checkpoint (backbone.* + cls_head.* + ...) or a backbone-only one
+    recognizer = any(k.startswith('backbone.') for k in state_dict)
+    for key, value in state_dict.items():
+        if key.startswith(head_prefix):
+            head[key[len(head_prefix):]] = value
+        elif recognizer and not key.startswith('backbone.'):
+            other[key] = value  # the rest of a recognizer (other head parameters, neck, ...)
+        else:
+            if recognizer:
+                key = key[len('backbone.'):]
+            if fmt == 'mmaction2':
+                for pattern, repl in _MMACTION2_RENAMES:
+                    key = pattern.sub(repl, key)
+            encoder[key] = value
+    return encoder, head, pretrain, other
+
+
+def convert_state_dict(checkpoint: Mapping, target: str = 'backbone', *, prefix: Optional[str] = None,
+                       label_map: Optional[LabelMap] = None,
+                       source: str = '<state dict>') -> Tuple[StateDict, LoadReport]:
+    """Convert a checkpoint of any known format to VideoFM key names. Pure: no model, no file access
+    (except reading ``label_map`` when it is a path).
+
+    Args:
+        checkpoint (Mapping): A loaded checkpoint (``{'model': ...}``, ``{'module': ...}``,
+            ``{'state_dict': ...}``) or a bare state dict.
+        target (str): What the result is for:
+            ``'backbone'``: VideoViT keys (``patch_embed.proj.weight`` [C, 3, t, p, p], ``blocks.N.*``,
+            ``norm`` / ``fc_norm``, ``pos_embed``); heads and pretraining-only parts are dropped.
+            ``'recognizer'``: ``backbone.`` + VideoViT keys and the head as ``cls_head.fc_cls.weight/bias``.
+            ``'pretrain'``: ``encoder.`` + VideoViT keys plus the pretraining-only parts under their official
+            names (``decoder.*``, ``encoder_to_decoder.weight``, ``mask_token``, ``clip_decoder.*``; UMT
+            stage 2 keeps ``vision_encoder.clip_decoder.*``, ``clip_teacher.*``, ``text_encoder.*``, ...);
+            heads dropped.
+        prefix (str, optional): Keep only keys under this prefix, stripped (e.g. ``'backbone.'``), as
+            MMEngine's ``PretrainedInit(prefix=...)``. Applied after unwrapping and stripping ``_orig_mod.`` /
+            ``module.``.
+        label_map (str | Path | Sequence[int], optional): Remap a (Kinetics-710) head, see :func:`remap_head`;
+            only with ``target='recognizer'``.
+        source (str): Name of the checkpoint, for the report.
+
+    Returns:
+        tuple: (state dict, :class:`LoadReport` with ``format``, ``reshaped``, ``dropped`` and ``notes``).
+    """
+    if target not in TARGETS:
+        raise ValueError(f'{_FILE}: target must be one of {sorted(TARGETS)}, got {target!r}')
+    if label_map is not None and target != 'recognizer':
+        raise ValueError(f"{_FILE}: label_map remaps a classifier head, which only target='recognizer' keeps "
+                         f'(got target={target!r})')
+    report = LoadReport(source=source, target=target)
+    state_dict, report.container, ignored = unwrap_checkpoint(checkpoint)
+    if ignored:
+        report.notes.append(f'ignored top-level entries: {", ".join(map(str, ignored))}')
+    state_dict = _strip_wrappers(state_dict, report)
+    if prefix:
+        selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if not selected:
+            raise ValueError(f'{_FILE}: {source} has no keys under prefix {prefix!r}; first keys: '
+                             f'{list(state_dict)[:10]}')
+        report.notes.append(f'kept the {len(selected)} of {len(state_dict)} keys under prefix {prefix!r}')
+        state_dict = selected
+    report.format = detect_format(state_dict)
+    encoder, head, pretrain, other = _split(state_dict, report.format)
+    report.encoder = _describe_encoder(encoder)
+    head_src = _HEAD_NAMES.get(report.format, 'head.')
+    head_keys = [head_src + k for k in head]
+
+    if label_map is not None:
+        if 'weight' not in head:
+            raise ValueError(f'{_FILE}: label_map given but {source} ({report.format}) has no classifier '
+                             f'head ({head_src}weight)')
+        old = _shape(head['weight'])
+        head['weight'], bias = remap_head(head['weight'], head.get('bias'), label_map)
+        if bias is not None:
+            head['bias'] = bias
+        name = label_map if isinstance(label_map, (str, Path)) else 'the given list'
+        for k in head:
+            report.reshaped[_RECOGNIZER_HEAD + k] = (f'head remapped {old[0]} -> {head["weight"].shape[0]} '
+                                                     f'classes with label map {name}')
+
+    enc_prefix = TARGETS[target]
+    out = {enc_prefix + k: v for k, v in encoder.items()}
+    if target == 'recognizer':
+        out.update({_RECOGNIZER_HEAD + k: v for k, v in head.items()})
+        out.update(other)
+        report.drop(REASON_PRETRAIN, list(pretrain))
+    elif target == 'pretrain':
+        out.update(pretrain)
+        report.drop(REASON_HEAD, head_keys)
+        report.drop(REASON_NOT_BACKBONE, list(other))
+    else:
+        report.drop(REASON_HEAD, head_keys)
+        report.drop(REASON_NOT_BACKBONE, list(other))
+        report.drop(REASON_PRETRAIN, list(pretrain))
+    if head_keys and target != 'recognizer':
+        report.notes.append("the checkpoint has a classifier head; target='recognizer' keeps it")
+    report.converted = len(out)
+    return out, report
+
+
+# --------------------------------------------------------------------------------------- fit and load
+def checkpoint_pos_grid(checkpoint: Mapping, num_positions: int,
+                        patch_size: int) -> Optional[Tuple[int, int, int]]:
+    """Token grid of a saved ``pos_embed``, from the official ``args`` (``num_frames``, ``tubelet_size``,
+    ``input_size``) when they are present and consistent with ``num_positions``; else None."""
+    args = checkpoint.get('args') if isinstance(checkpoint, Mapping) else None
+    if args is None:
+        return None
+    get = args.get if isinstance(args, Mapping) else (lambda k, d=None: getattr(args, k, d))
+    frames, tubelet, size = get('num_frames'), get('tubelet_size'), get('input_size')
+    if not all(isinstance(v, int) and v > 0 for v in (frames, tubelet, size)):
+        return None
+    grid = (frames // tubelet, size // patch_size, size // patch_size)
+    return grid if math.prod(grid) == num_positions else None
+
+
+def _infer_src_grid(num_positions: int, dst_grid: Sequence[int], source: str) -> Tuple[int, int, int]:
+    """Grid of a table with ``num_positions`` rows: the model's spatial grid with other frames, or its frames
+    with another square spatial grid; raises when neither (or two different ones) fit."""
+    t, h, w = dst_grid
+    candidates = set()
+    if num_positions % (h * w) == 0:
+        candidates.add((num_positions // (h * w), h, w))
+    if num_positions % t == 0:
+        side = math.isqrt(num_positions // t)
+        if side * side == num_positions // t:
+            candidates.add((t, side, side))
+    if len(candidates) != 1:
+        raise RuntimeError(f'{_FILE}: cannot tell the token grid of the {num_positions}-row pos_embed in '
+                           f'{source} (model grid {tuple(dst_grid)}; candidates '
+                           f'{sorted(candidates) or "none"}); pass pos_grid=(T, H, W)')
+    return candidates.pop()
+
+
+def _is_fixed_sincos(table: Tensor) -> bool:
+    rows = table.reshape(-1, table.shape[-1])
+    return torch.allclose(rows.float(), sincos_table(rows.shape[0], rows.shape[1]), atol=1e-5)
+
+
+def _fit_pos_embed(model: nn.Module, state_dict: StateDict, model_sd: StateDict, report: LoadReport,
+                   enc_prefix: str, strict: bool, src_grid: Optional[Sequence[int]],
+                   checkpoint: Mapping) -> None:
+    key = enc_prefix + 'pos_embed'
+    if key not in state_dict:
+        if key in model_sd:
+            report.notes.append(f'{key}: not in the checkpoint; keeps its initialisation (sinusoid)')
+        return
+    table = state_dict[key]
+    if key not in model_sd:
+        if _is_fixed_sincos(table):
+            report.drop(REASON_FIXED_POS, [key])
+            del state_dict[key]
+            return
+        if strict:
+            raise RuntimeError(f'{_FILE}: {report.source} has a learned {key} {_shape(table)} but the model '
+                               f"uses the fixed sinusoid: build VideoViT with pos_embed='learnable' (or pass "
+                               f'strict_encoder=False to drop it)')
+        report.drop(REASON_LEARNED_POS, [key])
+        del state_dict[key]
+        return
+    want = model_sd[key].shape
+    if table.shape == want:
+        return
+    if table.dim() != 3 or table.shape[-1] != want[-1]:
+        return  # a width mismatch: reported with the other encoder shape mismatches
+    encoder = model.get_submodule(enc_prefix.rstrip('.')) if enc_prefix else model
+    dst_grid = getattr(encoder, 'default_grid', None)
+    if dst_grid is None:
+        raise RuntimeError(f'{_FILE}: cannot resample {key} of {report.source}: the model has no '
+                           f'default_grid')
+    patch = state_dict.get(enc_prefix + 'patch_embed.proj.weight')
+    patch_size = patch.shape[-1] if patch is not None else getattr(encoder, 'patch_size', 16)
+    if src_grid is None:
+        src_grid = checkpoint_pos_grid(checkpoint, table.shape[1], patch_size)
+    if src_grid is None:
+        src_grid = _infer_src_grid(table.shape[1], dst_grid, report.source)
+    if math.prod(src_grid) != table.shape[1]:
+        raise RuntimeError(f'{_FILE}: pos_grid {tuple(src_grid)} does not match the {table.shape[1]}-row '
+                           f'{key} of {report.source}')
+    state_dict[key] = resample_pos_embed(table, src_grid, dst_grid)
+    report.reshaped[key] = (f'resampled {_shape(table)} -> {list(want)} (grid {tuple(src_grid)} -> '
+                            f'{tuple(dst_grid)})')
+
+
+def _is_strict_encoder_key(key: str, enc_prefix: str) -> bool:
+    return key.startswith(enc_prefix) and key[len(enc_prefix):].startswith(_STRICT_ENCODER_PREFIXES)
+
+
+def _fit_to_model(model: nn.Module, state_dict: StateDict, report: LoadReport, strict: bool,
+                  src_grid: Optional[Sequence[int]], checkpoint: Mapping) -> StateDict:
+    """Make ``state_dict`` loadable into ``model``; raise if the encoder does not fit (``strict``)."""
+    enc_prefix = TARGETS[report.target]
+    model_sd = model.state_dict()
+    model_encoder = [k for k in model_sd if _is_strict_encoder_key(k, enc_prefix)]
+    if not model_encoder:
+        hint = {'backbone': "a VideoViT (for a recognizer use target='recognizer')",
+                'recognizer': "a model with a 'backbone' VideoViT", 'pretrain': "a model with an 'encoder'"}
+        raise RuntimeError(f'{_FILE}: target={report.target!r} loads into {hint[report.target]}, but '
+                           f'{type(model).__name__} has no {enc_prefix}patch_embed.* / {enc_prefix}blocks.* '
+                           f'keys')
+    state_dict = dict(state_dict)
+    _fit_pos_embed(model, state_dict, model_sd, report, enc_prefix, strict, src_grid, checkpoint)
+
+    mismatched = [k for k, v in state_dict.items() if k in model_sd and v.shape != model_sd[k].shape]
+    enc_mismatch = [k for k in mismatched
+                    if _is_strict_encoder_key(k, enc_prefix) or k == enc_prefix + 'pos_embed']
+    enc_missing = [k for k in model_encoder if k not in state_dict]
+    enc_surplus = [k for k in state_dict if _is_strict_encoder_key(k, enc_prefix) and k not in model_sd]
+    if strict and (enc_mismatch or enc_missing or enc_surplus):
+        problems = []
+        if enc_mismatch:
+            shapes = [f'{k} checkpoint {_shape(state_dict[k])} vs model {_shape(model_sd[k])}'
+                      for k in enc_mismatch[:3]]
+            more = f' (+{len(enc_mismatch) - 3} more)' if len(enc_mismatch) > 3 else ''
+            problems.append('shape mismatch: ' + '; '.join(shapes) + more)
+        if enc_missing:
+            problems.append(f'missing in the checkpoint: {_list_keys(enc_missing, 5)}')
+        if enc_surplus:
+            problems.append(f'not in the model: {_list_keys(enc_surplus, 5)}')
+        raise RuntimeError(f'{_FILE}: {report.source} does not fit the encoder of {type(model).__name__}: '
+                           + ' | '.join(problems)
+                           + f'. Checkpoint ({report.format}): {report.encoder or "?"}. Build the model '
+                           'with the same architecture, or pass strict_encoder=False.')
+    for key in mismatched:
+        if key.startswith(_RECOGNIZER_HEAD) and key.endswith('weight'):
+            report.notes.append(f'classifier head not loaded: checkpoint has {state_dict[key].shape[0]} '
+                                f'classes, the model {model_sd[key].shape[0]} (a Kinetics-710 head remaps '
+                                f'with label_map=)')
+        else:
+            report.notes.append(f'{key} not loaded: checkpoint {_shape(state_dict[key])} vs model '
+                                f'{_shape(model_sd[key])}')
+    if any(k.startswith(_RECOGNIZER_HEAD) for k in mismatched):  # a head's bias goes with its weight
+        mismatched += [k for k in state_dict if k.startswith(_RECOGNIZER_HEAD) and k not in mismatched]
+    report.drop(REASON_SHAPE, mismatched)
+    return {k: v for k, v in state_dict.items() if k not in mismatched}
+
+
+def load_pretrained(model: nn.Module, path: Union[str, Path], *, target: str = 'backbone',
+                    strict_encoder: bool = True, prefix: Optional[str] = None,
+                    label_map: Optional[LabelMap] = None, pos_grid: Optional[Sequence[int]] = None,
+                    logger=None) -> LoadReport:
+    """Load a checkpoint of any known format (see :data:`FORMATS`) into a model.
+
+    File -> :func:`load_checkpoint_file` -> :func:`convert_state_dict` -> fit to the model (resample a
+    learnable ``pos_embed``, drop a fixed sinusoid table, drop a head with another class count) ->
+    ``model.load_state_dict(strict=False)``.
+
+    Args:
+        model (nn.Module): A VideoViT (``target='backbone'``), a recognizer with ``backbone`` and
+            ``cls_head.fc_cls`` (``'recognizer'``) or a pretraining model with ``encoder`` (``'pretrain'``).
+        path (str | Path): Checkpoint file.
+        target (str): See :func:`convert_state_dict`.
+        strict_encoder (bool): Raise if an encoder key (``patch_embed.*``, ``blocks.*``, a learned
+            ``pos_embed``) is missing, surplus or of the wrong shape. With False such keys are dropped and
+            reported.
+        prefix (str, optional): Keep only the checkpoint keys under this prefix (e.g. ``'backbone.'``).
+        label_map (str | Path | Sequence[int], optional): Remap a Kinetics-710 head (``target='recognizer'``).
+        pos_grid (Sequence[int], optional): (T, H, W) token grid of a saved ``pos_embed``; by default taken
+            from the checkpoint's ``args`` or inferred from the model's grid.
+        logger (logging.Logger | str, optional): Where to log the report (MMEngine ``print_log``); default
+            the current MMEngine logger.
+
+    Returns:
+        LoadReport: With ``loaded``, ``missing``, ``unexpected`` filled in.
+
+    Raises:
+        RuntimeError: The encoder does not fit (names the file, the first keys and both shapes).
+    """
+    from mmengine.logging import print_log
+    checkpoint = load_checkpoint_file(path)
+    state_dict, report = convert_state_dict(checkpoint, target, prefix=prefix, label_map=label_map,
+                                            source=str(path))
+    state_dict = _fit_to_model(model, state_dict, report, strict_encoder, pos_grid, checkpoint)
+    result = model.load_state_dict(state_dict, strict=False)
+    report.missing = list(result.missing_keys)
+    report.unexpected = list(result.unexpected_keys)
+    report.loaded = [k for k in state_dict if k not in set(report.unexpected)]
+    enc_prefix = TARGETS[target]
+    if enc_prefix + 'norm.weight' in report.unexpected and enc_prefix + 'fc_norm.weight' in report.missing:
+        report.notes.append('the checkpoint has a final norm (pretraining encoder) and the model mean-pools '
+                            'into fc_norm: fc_norm keeps its initialisation, as in official fine-tuning')
+    elif enc_prefix + 'fc_norm.weight' in report.unexpected and enc_prefix + 'norm.weight' in report.missing:
+        report.notes.append('the checkpoint has fc_norm (use_mean_pooling=True) but the model has a final '
+                            'norm (use_mean_pooling=False): norm keeps its initialisation')
+    if not report.loaded:
+        raise RuntimeError(f'{_FILE}: nothing from {path} ({report.format}) matched {type(model).__name__}')
+    print_log(str(report), logger=logger if logger is not None else 'current', level=logging.INFO)
+    return report
+
+
+# --------------------------------------------------------------------------------------- init_cfg hook
+def _is_pretrained_type(cfg) -> bool:
+    if not isinstance(cfg, Mapping):
+        return False
+    from mmengine.model.weight_init import PretrainedInit
+    return cfg.get('type') in ('Pretrained', PretrainedInit)
+
+
+def has_pretrained_cfg(init_cfg) -> bool:
+    """Whether an ``init_cfg`` (dict or list of dicts) contains ``type='Pretrained'``."""
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(_is_pretrained_type(c) for c in cfgs)
+
+
+def init_from_pretrained(module: nn.Module, init_cfg, target: str = 'backbone') -> Optional[LoadReport]:
+    """Run ``init_cfg=dict(type='Pretrained', checkpoint=PATH, prefix=None)`` through :func:`load_pretrained`
+    instead of MMEngine's ``load_checkpoint`` (which neither converts nor checks), for ``init_weights``.
+
+    Other entries of a list ``init_cfg`` are applied first with MMEngine's ``initialize``. Besides
+    ``checkpoint`` and ``prefix`` the config accepts ``label_map``, ``strict_encoder`` and ``pos_grid`` (see
+    :func:`load_pretrained`) and ``map_location`` (weights are always read on the CPU and copied to wherever
+    the module is). Keeps MMEngine's bookkeeping (``_params_init_info``, ``is_init``).
+
+    Args:
+        module (nn.Module): The module to initialise (a VideoViT for ``target='backbone'``).
+        init_cfg (dict | list[dict]): Its ``init_cfg``.
+        target (str): See :func:`convert_state_dict`.
+
+    Returns:
+        LoadReport, or None when the module was already initialised (a warning is logged, like MMEngine).
+    """
+    from mmengine.logging import print_log
+    from mmengine.model.weight_init import initialize, update_init_info
+    cfgs = list(init_cfg) if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    pretrained = [c for c in cfgs if _is_pretrained_type(c)]
+    if len(pretrained) != 1:
+        raise ValueError(f"{_FILE}: init_cfg must hold exactly one type='Pretrained' entry, got {init_cfg}")
+    if getattr(module, '_is_init', False):
+        print_log(f'init_weights of {type(module).__name__} has been called more than once.',
+                  logger='current', level=logging.WARNING)
+        return None
+    others = [c for c in cfgs if not _is_pretrained_type(c)]
+    if others:
+        initialize(module, others)
+    cfg = dict(pretrained[0])
+    cfg.pop('type')
+    if 'checkpoint' not in cfg:
+        raise ValueError(f"{_FILE}: init_cfg type='Pretrained' needs checkpoint=PATH, got {pretrained[0]}")
+    checkpoint = cfg.pop('checkpoint')
+    cfg.pop('map_location', None)  # always CPU first; load_state_dict copies onto the module's device
+    kwargs = {k: cfg.pop(k) for k in ('prefix', 'label_map', 'strict_encoder', 'pos_grid') if k in cfg}
+    if cfg:
+        raise ValueError(f"{_FILE}: unknown keys {sorted(cfg)} in init_cfg type='Pretrained' (accepted: "
+                         f'checkpoint, prefix, map_location, label_map, strict_encoder, pos_grid)')
+    report = load_pretrained(module, checkpoint, target=target, **kwargs)
+    if hasattr(module, '_params_init_info'):
+        update_init_info(module, init_info=f'backbones.checkpoint.load_pretrained: {checkpoint}')
+    module._is_init = True
+    return report

@@ -1,0 +1,254 @@
+"""VideoViT: the one video transformer behind every VideoMAE V2 and UMT model and task in VideoFM."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from timm.layers import trunc_normal_
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .checkpoint import has_pretrained_cfg, init_from_pretrained
+from .layers import Block, PatchEmbed3D
+from .layers.pos_embed import resample_pos_table, sincos_table, video_pos_table
+from .presets import get_preset
+from .registry import MODELS
+
+OUT_TYPES = ('pooled', 'featmap', 'tokens', 'intermediates')
+
+
+@MODELS.register_module()
+class VideoViT(BaseModule):
+    """Video Vision Transformer with the official VideoMAE V2 / UMT parameter names.
+
+    Tokens come from non-overlapping ``tubelet x p x p`` tubelets, get a position table (the fixed
+    sinusoid, regenerated for the input's token grid, or a learnable table resampled to it) and pass
+    through pre-norm blocks. With ``visible_idx`` only the given tokens are encoded (masked pretraining).
+
+    Args:
+        arch (str, optional): A preset from :mod:`backbones.presets` (``small``, ``base``, ``large``,
+            ``huge``, ``giant``, ``umt-base``, ``umt-large``). Explicit keyword arguments override it.
+        img_size (int): Training resolution; sets the grid of a learnable position table.
+        num_frames (int): Training clip length; same use as ``img_size``.
+        patch_size (int): Spatial patch size.
+        tubelet_size (int): Temporal tubelet size (2: VideoMAE V2, 1: UMT).
+        in_channels (int): Input channels.
+        embed_dim (int): Token width C.
+        depth (int): Number of blocks L.
+        num_heads (int): Attention heads.
+        mlp_ratio (float): MLP hidden width / C.
+        qkv_bias (bool): Learn q and v biases.
+        head_dim (int, optional): Per-head width (default C / heads).
+        init_values (float): Layer-scale init; 0 disables it.
+        cos_attn (bool): Cosine attention.
+        drop_rate (float): Dropout after the attention projection and in the MLP.
+        attn_drop_rate (float): Attention dropout.
+        drop_path_rate (float): Stochastic depth, increasing linearly from 0 to this value over the blocks.
+        norm_eps (float): LayerNorm epsilon.
+        use_mean_pooling (bool): Official ``use_mean_pooling``: no final ``norm`` on tokens and ``fc_norm``
+            on their mean. If False, tokens get ``norm`` and the pooled output is their plain mean.
+        pos_embed (str): ``'sincos'`` (fixed, not saved) or ``'learnable'`` (a saved ``pos_embed``).
+        pos_ref_grid (tuple, optional): (T', H', W') the sinusoid was pretrained on. If given, the table is
+            that grid's, resampled to the input grid (UMT); if None, the 1-D table over the input's tokens
+            (VideoMAE V2).
+        out_type (str): What :meth:`forward` returns: ``'pooled'`` (B, C), ``'featmap'`` (B, C, T', H', W'),
+            ``'tokens'`` (B, N, C) or ``'intermediates'`` (list of (B, N, C), see ``out_indices``).
+        out_indices (Sequence[int]): Blocks whose outputs ``'intermediates'`` returns (negative counts from
+            the end).
+        with_cp (bool): Activation checkpointing during training.
+        cp_interval (int): With ``with_cp``, checkpoint every ``cp_interval``-th block (1 = all).
+        frozen_stages (int): -1 trains everything; k >= 0 freezes the patch embedding and blocks[:k].
+        init_cfg (dict, optional): MMEngine init config, e.g. ``dict(type='Pretrained', checkpoint=PATH)``.
+    """
+
+    def __init__(self, arch: Optional[str] = None, *, img_size: int = 224, num_frames: int = 16,
+                 patch_size: int = 16, tubelet_size: int = 2, in_channels: int = 3, embed_dim: int = 768,
+                 depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True,
+                 head_dim: Optional[int] = None, init_values: float = 0., cos_attn: bool = False,
+                 drop_rate: float = 0., attn_drop_rate: float = 0., drop_path_rate: float = 0.,
+                 norm_eps: float = 1e-6, use_mean_pooling: bool = True, pos_embed: str = 'sincos',
+                 pos_ref_grid: Optional[Sequence[int]] = None, out_type: str = 'pooled',
+                 out_indices: Sequence[int] = (-1,), with_cp: bool = False, cp_interval: int = 1,
+                 frozen_stages: int = -1, init_cfg: Optional[Union[dict, List[dict]]] = None, **overrides):
+        super().__init__(init_cfg=init_cfg)
+        cfg = dict(img_size=img_size, num_frames=num_frames, patch_size=patch_size, tubelet_size=tubelet_size,
+                   embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio)
+        if overrides:
+            raise TypeError(f'VideoViT got unknown arguments {sorted(overrides)}')
+        if arch is not None:
+            # A preset gives the sizes; arguments that differ from their defaults still win.
+            defaults = dict(img_size=224, num_frames=16, patch_size=16, tubelet_size=2, embed_dim=768, depth=12,
+                            num_heads=12, mlp_ratio=4.)
+            explicit = {k: v for k, v in cfg.items() if v != defaults[k]}
+            cfg.update(get_preset(arch))
+            cfg.update(explicit)
+        if out_type not in OUT_TYPES:
+            raise ValueError(f'out_type must be one of {OUT_TYPES}, got {out_type!r}')
+        if pos_embed not in ('sincos', 'learnable'):
+            raise ValueError(f"pos_embed must be 'sincos' or 'learnable', got {pos_embed!r}")
+        if cp_interval < 1:
+            raise ValueError(f'cp_interval must be >= 1, got {cp_interval}')
+        self.arch = arch
+        self.embed_dim = cfg['embed_dim']
+        self.depth = cfg['depth']
+        self.patch_size = cfg['patch_size']
+        self.tubelet_size = cfg['tubelet_size']
+        if not -1 <= frozen_stages <= self.depth:
+            raise ValueError(f'frozen_stages must be in [-1, {self.depth}], got {frozen_stages}')
+        self.out_type = out_type
+        self.out_indices = [i % self.depth for i in out_indices]
+        self.with_cp = with_cp
+        self.cp_interval = cp_interval
+        self.frozen_stages = frozen_stages
+        self.pos_ref_grid = tuple(pos_ref_grid) if pos_ref_grid is not None else None
+
+        self.patch_embed = PatchEmbed3D(self.patch_size, self.tubelet_size, in_channels, self.embed_dim)
+        # the grid of the configured training shape; a learnable table is stored at this grid
+        self.default_grid = self.patch_embed.grid(cfg['num_frames'], cfg['img_size'], cfg['img_size'])
+        if pos_embed == 'learnable':
+            n = self.default_grid[0] * self.default_grid[1] * self.default_grid[2]
+            self.pos_embed = nn.Parameter(sincos_table(n, self.embed_dim)[None])
+        else:
+            self.pos_embed = None
+        self._pos_cache: Dict[tuple, torch.Tensor] = {}
+        self.pos_drop = nn.Dropout(drop_rate)
+
+        dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
+        self.blocks = nn.ModuleList([
+            Block(self.embed_dim, cfg['num_heads'], cfg['mlp_ratio'], init_values=init_values, drop=drop_rate,
+                  drop_path=dpr[i], norm_eps=norm_eps, qkv_bias=qkv_bias, head_dim=head_dim,
+                  attn_drop=attn_drop_rate, cos_attn=cos_attn) for i in range(self.depth)
+        ])
+        self.use_mean_pooling = use_mean_pooling
+        self.norm = nn.Identity() if use_mean_pooling else nn.LayerNorm(self.embed_dim, eps=norm_eps)
+        self.fc_norm = nn.LayerNorm(self.embed_dim, eps=norm_eps) if use_mean_pooling else nn.Identity()
+        self.apply(self._init_weights)
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------------------------------ init
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """A ``Pretrained`` init_cfg loads through :func:`backbones.checkpoint.init_from_pretrained`, which
+        converts every official format and fails on a mismatched encoder; anything else is MMEngine's."""
+        if not has_pretrained_cfg(self.init_cfg):
+            return super().init_weights()
+        init_from_pretrained(self, self.init_cfg)
+
+    def _freeze_stages(self) -> None:
+        if self.frozen_stages < 0:
+            return
+        frozen = [self.patch_embed, *self.blocks[:self.frozen_stages]]
+        for module in frozen:
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+        if self.pos_embed is not None:
+            self.pos_embed.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    # ------------------------------------------------------------------------- optimiser interface
+    @property
+    def num_layers(self) -> int:
+        """Number of blocks L; layer ids run from 0 (embedding) to L + 1 (everything after the blocks)."""
+        return self.depth
+
+    def no_weight_decay(self) -> set:
+        """Names of parameters (relative to this module) that get no weight decay besides 1-D ones."""
+        return {'pos_embed'} if self.pos_embed is not None else set()
+
+    def layer_ids(self) -> Dict[str, int]:
+        """Map every parameter name (relative to this module) to its layer id for layer-wise lr decay.
+
+        Embedding (patch embed, position table) -> 0, block i -> i + 1, final norms -> L + 1; taken from
+        module membership, not from parsing names.
+        """
+        ids = {}
+        for name, _ in self.patch_embed.named_parameters(prefix='patch_embed'):
+            ids[name] = 0
+        if self.pos_embed is not None:
+            ids['pos_embed'] = 0
+        for i, blk in enumerate(self.blocks):
+            for name, _ in blk.named_parameters(prefix=f'blocks.{i}'):
+                ids[name] = i + 1
+        for name, _ in self.named_parameters():
+            ids.setdefault(name, self.depth + 1)
+        return ids
+
+    # ------------------------------------------------------------------------------------ forward
+    def pos_table(self, grid: Tuple[int, int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Position table (1, N, C) for a token grid; fixed tables are cached per grid, dtype and device."""
+        if self.pos_embed is not None:
+            table = resample_pos_table(self.pos_embed[0], self.default_grid, grid)
+            return table[None].to(dtype)
+        key = (grid, dtype, device)
+        if key not in self._pos_cache:
+            self._pos_cache[key] = video_pos_table(grid, self.embed_dim, self.pos_ref_grid, dtype, device)[None]
+        return self._pos_cache[key]
+
+    def embed(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Clip (B, 3, T, H, W) -> position-embedded tokens (B, N, C), or (B, Nv, C) for ``visible_idx``
+        (B, Nv) int64 indices into the (t, h, w) raster of tokens."""
+        grid = self.patch_embed.grid(*x.shape[2:])
+        tokens = self.patch_embed(x)
+        tokens = tokens + self.pos_table(grid, tokens.dtype, tokens.device)
+        if visible_idx is not None:
+            tokens = torch.gather(tokens, 1, visible_idx[..., None].expand(-1, -1, tokens.shape[-1]))
+        return self.pos_drop(tokens)
+
+    def _run_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        blk = self.blocks[i]
+        if self.with_cp and self.training and x.requires_grad and i % self.cp_interval == 0:
+            return checkpoint(blk, x, use_reentrant=False)
+        return blk(x)
+
+    def forward_features(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None,
+                         return_intermediates: bool = False):
+        """Encode a clip.
+
+        Args:
+            x (Tensor): (B, 3, T, H, W).
+            visible_idx (Tensor, optional): (B, Nv) indices of the tokens to encode; all if None.
+            return_intermediates (bool): Also return the outputs of the blocks in ``out_indices``.
+
+        Returns:
+            Tensor: tokens (B, N, C) after the final ``norm``; with ``return_intermediates`` a tuple
+            (tokens, list of (B, N, C)).
+        """
+        x = self.embed(x, visible_idx)
+        inter = []
+        for i in range(self.depth):
+            x = self._run_block(i, x)
+            if return_intermediates and i in self.out_indices:
+                inter.append(x)
+        x = self.norm(x)
+        return (x, inter) if return_intermediates else x
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, C) -> clip embedding (B, C): mean over tokens, then ``fc_norm``."""
+        return self.fc_norm(tokens.mean(1))
+
+    def forward(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None):
+        """Encode a clip (B, 3, T, H, W) and return what ``out_type`` asks for (see the class docstring)."""
+        if self.out_type == 'intermediates':
+            return self.forward_features(x, visible_idx, return_intermediates=True)[1]
+        tokens = self.forward_features(x, visible_idx)
+        if self.out_type == 'tokens':
+            return tokens
+        if self.out_type == 'pooled':
+            return self.pool(tokens)
+        if visible_idx is not None:
+            raise ValueError("out_type='featmap' needs all tokens; got visible_idx")
+        t, h, w = self.patch_embed.grid(*x.shape[2:])
+        return tokens.transpose(1, 2).reshape(x.shape[0], self.embed_dim, t, h, w)

@@ -1,0 +1,169 @@
+"""End to end through the launchers: train -> checkpoint -> kill -> --resume -> test, --amp on CPU,
+--dump, and mmaction2's own tools/train.py on a stock mmaction2 config via custom_imports."""
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY_CONFIG = ROOT / 'configs/recognition/vit-tiny-p8_scratch_10e_toy-motion.py'
+MMACTION_TRAIN = Path(__import__('mmaction').__file__).parent / '.mim/tools/train.py'
+TOY = dict(num_train=32, num_val=16, num_classes=4, num_frames=16, size=64, seed=0)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def toy_root(tmp_path_factory):
+    from tasks.common.toy_data import ensure_recognition
+    root = tmp_path_factory.mktemp('data') / 'toy'
+    ensure_recognition(root, progress=False, **TOY)
+    return root
+
+
+def tiny_config(tmp_path: Path, toy_root: Path, **train_cfg) -> Path:
+    """A small variant of the toy config (1-block model, 32 clips) that trains in seconds."""
+    toy = dict(root=str(toy_root), **TOY)
+    loader = lambda split, **kw: dict(  # noqa: E731
+        batch_size=8, num_workers=0, persistent_workers=False,
+        dataset=dict(toy=toy, ann_file=f'{toy_root}/{split}_list.txt', data_prefix=dict(video=str(toy_root)), **kw))
+    text = f"""
+_base_ = [{str(TOY_CONFIG)!r}]
+model = dict(backbone=dict(depth=1, drop_path_rate=0.0))
+train_dataloader = {loader('train')!r}
+val_dataloader = {loader('val')!r}
+test_dataloader = val_dataloader
+train_cfg = dict(max_epochs={train_cfg.get('max_epochs', 2)}, val_interval=1)
+default_hooks = dict(checkpoint=dict(interval=1, save_best=None), logger=dict(interval=1))
+"""
+    path = tmp_path / 'tiny_toy.py'
+    path.write_text(text)
+    return path
+
+
+def run(args, cwd, timeout=600, **kwargs):
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env, **kwargs)
+
+
+def metric(log: str, mode: str, name: str = 'acc/top1') -> list:
+    return [float(x) for x in re.findall(rf'Epoch\({mode}\).*?{re.escape(name)}: ([0-9.]+)', log)]
+
+
+def test_train_kill_resume_test_dump(tmp_path, toy_root):
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=4)
+    work = tmp_path / 'work'
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    proc = subprocess.Popen([sys.executable, ROOT / 'tools/train.py', cfg, '--work-dir', work], cwd=tmp_path,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = work / 'last_checkpoint'
+    deadline = time.time() + 300
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # a crash right after the first checkpoint
+    proc.wait()
+    killed_at = int(re.search(r'epoch_(\d+)\.pth', last.read_text()).group(1))
+    assert killed_at < 4, 'the run finished before it could be killed'
+
+    out = run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--resume'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert re.search(rf'resumed epoch: {killed_at}, iter: {killed_at * 4}', log), log[-3000:]
+    assert (work / 'epoch_4.pth').is_file()
+    val = metric(log, 'val')
+    assert len(val) == 4 - killed_at
+
+    dump = tmp_path / 'preds.pkl'
+    out = run([ROOT / 'tools/test.py', cfg, work / 'epoch_4.pth', '--work-dir', tmp_path / 'test', '--dump', dump],
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    test = metric(out.stdout + out.stderr, 'test')
+    assert test == [val[-1]]  # evaluating the saved checkpoint reproduces the last validation
+    with open(dump, 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == TOY['num_val']
+    assert preds[0]['pred_score'].shape == (TOY['num_classes'],)
+
+
+def test_resume_from_explicit_checkpoint(tmp_path, toy_root):
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
+    work = tmp_path / 'work'
+    assert run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--no-validate'], cwd=tmp_path).returncode == 0
+    out = run([ROOT / 'tools/train.py', cfg, '--work-dir', tmp_path / 'work2', '--resume', work / 'epoch_1.pth',
+               '--no-validate', '--cfg-options', 'train_cfg.max_epochs=2'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'resumed epoch: 1, iter: 4' in out.stdout + out.stderr
+    assert (tmp_path / 'work2/epoch_2.pth').is_file()
+
+
+def test_amp_on_cpu_uses_bf16_autocast(tmp_path, toy_root):
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
+    out = run([ROOT / 'tools/train.py', cfg, '--work-dir', tmp_path / 'work', '--amp', '--no-validate'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'bfloat16 autocast on the CPU' in out.stdout
+    assert (tmp_path / 'work/epoch_1.pth').is_file()
+
+
+def test_test_tool_names_a_missing_checkpoint(tmp_path, toy_root):
+    cfg = tiny_config(tmp_path, toy_root)
+    out = run([ROOT / 'tools/test.py', cfg, tmp_path / 'nope.pth'], cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'nope.pth does not exist' in out.stderr
+
+
+STOCK_CONFIG = """
+_base_ = ['mmaction::_base_/default_runtime.py']
+custom_imports = dict(imports=['backbones', 'tasks'], allow_failed_imports=False)
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(type='videofm.VideoViT', img_size=32, num_frames=8, patch_size=8, embed_dim=32, depth=1,
+                  num_heads=2),
+    cls_head=dict(type='videofm.VideoClsHead', num_classes=4, in_channels=32, init_scale=1.0),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3, format_shape='NCTHW'))
+pipeline = [
+    dict(type='DecordInit'), dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1, test_mode=True),
+    dict(type='DecordDecode'), dict(type='Resize', scale=(32, 32), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCTHW'), dict(type='PackActionInputs')]
+toy = dict(root=ROOT_DIR, **TOY)
+train_dataloader = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='videofm.ToyVideoDataset', toy=toy, ann_file=ROOT_DIR + '/train_list.txt',
+                 data_prefix=dict(video=ROOT_DIR), pipeline=pipeline))
+val_dataloader = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='videofm.ToyVideoDataset', toy=toy, ann_file=ROOT_DIR + '/val_list.txt',
+                 data_prefix=dict(video=ROOT_DIR), pipeline=pipeline, test_mode=True))
+val_evaluator = dict(type='AccMetric')
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
+val_cfg = dict(type='ValLoop')
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3))
+"""
+
+
+def test_mmaction_train_tool_trains_videofm_through_custom_imports(tmp_path, toy_root):
+    assert MMACTION_TRAIN.is_file()
+    cfg = tmp_path / 'stock_mmaction.py'
+    cfg.write_text(f'ROOT_DIR = {str(toy_root)!r}\nTOY = {TOY!r}\n' + STOCK_CONFIG)
+    out = run([MMACTION_TRAIN, cfg, '--work-dir', tmp_path / 'work'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert metric(log, 'val'), log[-3000:]
+    assert (tmp_path / 'work/epoch_1.pth').is_file()
+
+
+def test_toy_main_job_learns(tmp_path):
+    """The README's main job, shortened to 4 epochs on its full-size toy data: val top-1 >= 0.90."""
+    root = tmp_path / 'toy_motion'
+    options = [f'{loader}.dataset.{key}={value}' for loader in ('train_dataloader', 'val_dataloader')
+               for key, value in (('toy.root', root), ('ann_file', root / f"{'train' if 'train' in loader else 'val'}"
+                                                        '_list.txt'), ('data_prefix.video', root))]
+    out = run([ROOT / 'tools/train.py', TOY_CONFIG, '--work-dir', tmp_path / 'work', '--cfg-options',
+               'train_cfg.max_epochs=4', 'train_cfg.val_interval=4', *options], cwd=tmp_path, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    top1 = metric(out.stdout + out.stderr, 'val')
+    assert len(top1) == 1 and top1[0] >= 0.90, top1

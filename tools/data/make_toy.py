@@ -1,0 +1,129 @@
+"""Generate deterministic toy datasets in the real mmaction2 on-disk formats.
+
+Examples::
+
+    python tools/data/make_toy.py recognition --out data/toy_recognition
+    python tools/data/make_toy.py recognition --out data/toy_rec_8dir --num-classes 8 --num-train 800
+
+One subcommand per dataset kind; each subcommand is registered by a ``_add_<kind>`` function in
+:data:`SUBCOMMANDS` and sets ``func`` (``args -> exit code``) with ``set_defaults``.
+"""
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List, Optional
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def _run_recognition(args: argparse.Namespace) -> int:
+    """Generate (or reuse) the toy recognition dataset described by ``args``.
+
+    Args:
+        args (argparse.Namespace): Parsed ``recognition`` subcommand arguments.
+
+    Returns:
+        int: Exit code.
+    """
+    from tasks.common.toy_data import ensure_recognition
+
+    params = dict(num_train=args.num_train, num_val=args.num_val, num_classes=args.num_classes,
+                  num_frames=args.num_frames, size=args.size, fps=args.fps, seed=args.seed)
+    start = time.perf_counter()
+    if args.overwrite and args.out.exists():
+        if not (args.out / 'toy_meta.json').is_file():
+            raise ValueError(f'--overwrite refuses to delete {args.out}: it has no toy_meta.json, so it '
+                             'is not a toy dataset')
+        shutil.rmtree(args.out)
+    try:
+        root = ensure_recognition(args.out, progress=not args.quiet, **params)
+    except ValueError as err:
+        if 'different parameters' in str(err):
+            raise ValueError(f'{err} (or pass --overwrite to regenerate it)') from err
+        raise
+    elapsed = time.perf_counter() - start
+    print(f'toy recognition dataset ready at {root} ({elapsed:.1f} s)\n'
+          f'  ann_file:    {root / "train_list.txt"} / {root / "val_list.txt"}\n'
+          f'  data_prefix: dict(video={str(root)!r})\n'
+          f'  classes:     {root / "classes.txt"}')
+    return 0
+
+
+def _add_recognition(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``recognition`` subcommand.
+
+    Args:
+        subparsers (argparse._SubParsersAction): Result of ``parser.add_subparsers()``.
+    """
+    from tasks.common.toy_data import RECOGNITION_DEFAULTS as d
+
+    p = subparsers.add_parser(
+        'recognition',
+        help='moving-shapes action recognition set (mmaction2 VideoDataset format)',
+        description='Clips of one or two random shapes on a noisy random background that move in a '
+        'class-specific direction (class k of K moves at angle 2*pi*k/K: right, up, left, down for '
+        'K=4). Writes OUT/videos/{train,val}/NNNNN.mp4, OUT/{train,val}_list.txt ("videos/train/'
+        '00000.mp4 LABEL"), OUT/classes.txt and OUT/toy_meta.json. Use ann_file=OUT/train_list.txt '
+        'and data_prefix=dict(video=OUT) in a config.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--out', required=True, type=Path, default=argparse.SUPPRESS,
+                   help='output folder; an existing toy set with the same parameters is reused, one with '
+                   'different parameters is an error (see --overwrite)')
+    p.add_argument('--num-train', type=int, default=d['num_train'], help='training clips')
+    p.add_argument('--num-val', type=int, default=d['num_val'], help='validation clips')
+    p.add_argument('--num-classes', type=int, default=d['num_classes'], help='motion directions')
+    p.add_argument('--num-frames', type=int, default=d['num_frames'], help='frames per clip')
+    p.add_argument('--size', type=int, default=d['size'], help='frame height and width (even)')
+    p.add_argument('--fps', type=int, default=d['fps'], help='frame rate written to the mp4 files')
+    p.add_argument('--seed', type=int, default=d['seed'], help='base random seed')
+    p.add_argument('--overwrite', action='store_true',
+                   help='delete OUT first if it holds a toy dataset (a folder with toy_meta.json), then '
+                   'regenerate')
+    p.add_argument('--quiet', action='store_true', help='no progress output')
+    p.set_defaults(func=_run_recognition)
+
+
+#: Subcommand registrars, one per dataset kind (add ``_add_ava``, ``_add_tad``, ... here).
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_recognition]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``make_toy.py`` argument parser with one subparser per dataset kind.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(
+        prog='make_toy.py',
+        description='Generate deterministic toy datasets in the real mmaction2 on-disk formats, for '
+        'smoke tests and tiny end-to-end runs. Same arguments -> identical files.')
+    subparsers = parser.add_subparsers(dest='kind', metavar='KIND', required=True,
+                                       help='dataset kind; run "make_toy.py KIND --help" for options')
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point.
+
+    Args:
+        argv (list[str], optional): Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        int: Exit code.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError, RuntimeError) as err:
+        print(f'make_toy.py {args.kind}: error: {err}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
