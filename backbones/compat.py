@@ -19,8 +19,8 @@ Workarounds applied here:
    ``transformers.modeling_utils``; mmaction2's VindLU imports them from there, so ``import
    mmaction.models`` fails as soon as transformers is installed. Re-exported from
    ``transformers.pytorch_utils`` right after ``transformers.modeling_utils`` is imported.
-4. mmcv-lite (no compiled ops, by design) makes mmcv warn on every ``import mmaction.models``; that one
-   warning is silenced.
+4. mmcv-lite (no compiled ops, by design) and mmaction2's deprecated timm import make every
+   ``import mmaction.models`` warn; exactly those two warnings are silenced.
 
 Pinned rather than patched (see ``setup.cfg`` and ``constraints.txt``):
 
@@ -166,11 +166,15 @@ def _fix_transformers_bert_helpers() -> None:
         sys.meta_path.insert(0, _PatchAfterImport(name, _reexport_bert_helpers))
 
 
-def _quiet_mmcv_lite() -> None:
-    """mmcv-lite has no compiled ops by design (they do not build against modern torch); mmcv warns about
-    it on every ``import mmaction.models``. Only that exact warning is silenced."""
+def _quiet_known_warnings() -> None:
+    """Warnings every ``import mmaction.models`` prints on this stack that a user cannot act on: mmcv-lite has
+    no compiled ops by design (they do not build against modern torch), and mmaction2 uses a deprecated timm
+    import path. Only these exact messages are silenced."""
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``',
                             category=UserWarning)
+    # mmaction2 1.2.0's VindLU imports DropPath from timm's deprecated path on every mmaction.models import
+    warnings.filterwarnings('ignore', message='Importing from timm.models.layers is deprecated',
+                            category=FutureWarning)
 
 
 def apply() -> None:
@@ -179,7 +183,7 @@ def apply() -> None:
     if _applied:
         return
     _install_drn_stub()
-    _quiet_mmcv_lite()
+    _quiet_known_warnings()
     _fix_transformers_bert_helpers()
     _allow_mmengine_checkpoints()
     _applied = True

@@ -16,6 +16,20 @@ from .registry import MODELS
 OUT_TYPES = ('pooled', 'featmap', 'tokens', 'intermediates')
 
 
+def visible_index(mask: torch.Tensor, num_visible: Optional[int] = None) -> torch.Tensor:
+    """Boolean mask (B, N), True = masked, with the same number of visible tokens in every sample ->
+    (B, Nv) int64 indices of the visible tokens in ascending order.
+
+    Pass ``num_visible`` (known from the masking ratio) to stay free of host synchronisation; without it
+    the count is read from the first sample, which synchronises once.
+    """
+    if mask.dtype != torch.bool or mask.dim() != 2:
+        raise ValueError(f'mask must be a (B, N) bool tensor, got {tuple(mask.shape)} {mask.dtype}')
+    if num_visible is None:
+        num_visible = int((~mask[0]).sum())
+    return torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :num_visible]
+
+
 @MODELS.register_module()
 class VideoViT(BaseModule):
     """Video Vision Transformer with the official VideoMAE V2 / UMT parameter names.
@@ -112,7 +126,7 @@ class VideoViT(BaseModule):
         self._pos_cache: Dict[tuple, torch.Tensor] = {}
         self.pos_drop = nn.Dropout(drop_rate)
 
-        dpr = torch.linspace(0, drop_path_rate, self.depth).tolist()
+        dpr = [drop_path_rate * i / max(self.depth - 1, 1) for i in range(self.depth)]  # linear, as official
         self.blocks = nn.ModuleList([
             Block(self.embed_dim, cfg['num_heads'], cfg['mlp_ratio'], init_values=init_values, drop=drop_rate,
                   drop_path=dpr[i], norm_eps=norm_eps, qkv_bias=qkv_bias, head_dim=head_dim,
@@ -239,8 +253,17 @@ class VideoViT(BaseModule):
         """Tokens (B, N, C) -> clip embedding (B, C): mean over tokens, then ``fc_norm``."""
         return self.fc_norm(tokens.mean(1))
 
-    def forward(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None):
-        """Encode a clip (B, 3, T, H, W) and return what ``out_type`` asks for (see the class docstring)."""
+    def forward(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None,
+                mask: Optional[torch.Tensor] = None, num_visible: Optional[int] = None):
+        """Encode a clip (B, 3, T, H, W) and return what ``out_type`` asks for (see the class docstring).
+
+        Masked encoding: either ``visible_idx`` (B, Nv) token indices, or a bool ``mask`` (B, N) with True for
+        masked tokens (plus ``num_visible`` to avoid a host sync, see :func:`visible_index`).
+        """
+        if mask is not None:
+            if visible_idx is not None:
+                raise ValueError('pass either visible_idx or mask, not both')
+            visible_idx = visible_index(mask, num_visible)
         if self.out_type == 'intermediates':
             return self.forward_features(x, visible_idx, return_intermediates=True)[1]
         tokens = self.forward_features(x, visible_idx)

@@ -1,5 +1,9 @@
-"""Shared start-up for the command-line tools: make the checkout importable without installing it and
-apply VideoFM's fixes for the OpenMMLab stack before anything else imports it."""
+"""Shared start-up for the command-line tools: make the checkout importable without installing it, apply
+VideoFM's fixes for the OpenMMLab stack before anything else imports it, and the config handling that
+train.py and test.py have in common."""
+import argparse
+import os
+import os.path as osp
 import sys
 from pathlib import Path
 
@@ -8,3 +12,68 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import backbones  # noqa: E402,F401  (backbones.compat.apply() runs on import)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every Runner-based tool takes after its own."""
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_dataloader.batch_size=8 model.backbone.depth=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher (tools/dist_*.sh set pytorch)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
+
+
+def load_config(args):
+    """Config file + ``--cfg-options`` + the settings shared by every tool (work dir, launcher, backend)."""
+    import torch
+    from mmengine.config import Config
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.launcher = args.launcher
+    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
+        cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
+    return cfg
+
+
+def _init_cpu_distributed(cfg) -> None:
+    """MMEngine's ``pytorch`` launcher assumes GPUs: it calls ``torch.cuda.set_device`` and gives DDP
+    ``device_ids=[local_rank]``. On a machine without CUDA we start the (gloo) process group here, which the
+    Runner then keeps, and let DDP wrap the CPU model without device ids."""
+    import torch
+    import torch.distributed as dist
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+        dist_cfg['backend'] = 'gloo' if dist_cfg.get('backend', 'nccl') == 'nccl' else dist_cfg['backend']
+        dist.init_process_group(**dist_cfg)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
+
+
+def run(cfg, method: str):
+    """Build the Runner and call ``runner.<method>()``; tear the process group down afterwards (a live gloo
+    group at interpreter exit can abort the process)."""
+    import torch.distributed as dist
+    try:
+        return getattr(build_runner(cfg), method)()
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def build_runner(cfg):
+    """MMEngine's Runner, or the one the config names in ``runner_type``."""
+    from mmengine.runner import Runner
+
+    from backbones.registry import RUNNERS
+    _init_cpu_distributed(cfg)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -4,15 +4,10 @@
     bash tools/dist_train.sh CONFIG NUM_GPUS [...]        # torchrun + DDP (or FSDP via the config)
 """
 import argparse
-import os
-import os.path as osp
 
-import _bootstrap  # noqa: F401  (repo on sys.path, stack fixes applied)
+from _bootstrap import add_common_args, load_config, run  # repo on sys.path, stack fixes applied
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-
-from backbones.registry import RUNNERS
+from mmengine.config import Config
 
 
 def parse_args(argv=None):
@@ -29,14 +24,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument('--diff-rank-seed', action='store_true', help='different seed on every rank')
     parser.add_argument('--deterministic', action='store_true', help='deterministic algorithms (slower)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_dataloader.batch_size=8 model.backbone.depth=2')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher (tools/dist_train.sh sets pytorch)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def enable_amp(cfg: Config) -> str:
@@ -58,10 +47,6 @@ def enable_amp(cfg: Config) -> str:
 
 
 def merge_args(cfg: Config, args) -> Config:
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
@@ -82,20 +67,13 @@ def merge_args(cfg: Config, args) -> Config:
     if args.diff_rank_seed:
         randomness['diff_rank_seed'] = True
     cfg.randomness = randomness
-    cfg.launcher = args.launcher
-    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
-        cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
     return cfg
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = merge_args(cfg, args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    cfg = merge_args(load_config(args), args)
+    run(cfg, 'train')
 
 
 if __name__ == '__main__':

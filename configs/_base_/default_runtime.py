@@ -11,7 +11,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
-    visualization=dict(type='VisualizationHook', enable=False))
+    visualization=dict(type='VideoVisualizationHook', enable=False))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -24,6 +24,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5, by_epoch=True, begin=1, end=max_epochs,
          convert_to_iter_based=True),
 ]
-default_hooks = dict(checkpoint=dict(interval=2, save_best='acc/top1', rule='greater'))
+default_hooks = dict(checkpoint=dict(interval=2, save_best='acc/top1', rule='greater'),
+                     visualization=dict(height=128))  # drawings of the 32-px clips
 randomness = dict(seed=0)
 auto_scale_lr = dict(enable=False, base_batch_size=16)

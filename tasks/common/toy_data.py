@@ -554,4 +554,6 @@ class ToyVideoDataset(VideoDataset):
                 raise RuntimeError(f'tasks/common/toy_data.py: rank {dist.get_rank()} does not see the '
                                    f'toy dataset at {root} after local rank 0 generated it; is the path '
                                    'on a file system this rank can read?')
+        classes = (root / 'classes.txt').read_text().split()
+        kwargs['metainfo'] = {'classes': classes, **(kwargs.get('metainfo') or {})}
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)

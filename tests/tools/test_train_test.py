@@ -81,8 +81,8 @@ def test_train_kill_resume_test_dump(tmp_path, toy_root):
     assert len(val) == 4 - killed_at
 
     dump = tmp_path / 'preds.pkl'
-    out = run([ROOT / 'tools/test.py', cfg, work / 'epoch_4.pth', '--work-dir', tmp_path / 'test', '--dump', dump],
-              cwd=tmp_path)
+    out = run([ROOT / 'tools/test.py', cfg, work / 'epoch_4.pth', '--work-dir', tmp_path / 'test', '--dump', dump,
+               '--show-dir', 'vis', '--interval', '8'], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     test = metric(out.stdout + out.stderr, 'test')
     assert test == [val[-1]]  # evaluating the saved checkpoint reproduces the last validation
@@ -90,6 +90,8 @@ def test_train_kill_resume_test_dump(tmp_path, toy_root):
         preds = pickle.load(f)
     assert len(preds) == TOY['num_val']
     assert preds[0]['pred_score'].shape == (TOY['num_classes'],)
+    drawings = sorted(p.name for p in (tmp_path / 'test').rglob('vis/*.png'))
+    assert drawings == ['test_000000.png', 'test_000008.png']  # every 8th of the 16 clips
 
 
 def test_resume_from_explicit_checkpoint(tmp_path, toy_root):
@@ -167,3 +169,16 @@ def test_toy_main_job_learns(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     top1 = metric(out.stdout + out.stderr, 'val')
     assert len(top1) == 1 and top1[0] >= 0.90, top1
+
+
+def test_dist_train_runs_ddp_with_torchrun(tmp_path, toy_root):
+    """tools/dist_train.sh: torchrun, 2 processes, MMEngine DDP (gloo on CPU)."""
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
+    env = {**os.environ, 'PORT': '29512', 'OMP_NUM_THREADS': '1', 'PYTHON': sys.executable}
+    out = subprocess.run(['bash', ROOT / 'tools/dist_train.sh', cfg, '2', '--work-dir', tmp_path / 'work'],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = out.stdout + out.stderr
+    assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log, log[-2000:]
+    assert re.search(r'Epoch\(train\) \[1\]\[2/2\]', log), log[-2000:]  # 32 clips / (2 ranks x 8)
+    assert (tmp_path / 'work/epoch_1.pth').is_file()
