@@ -40,7 +40,8 @@ class VideoViT(BaseModule):
 
     Args:
         arch (str, optional): A preset from :mod:`backbones.presets` (``small``, ``base``, ``large``,
-            ``huge``, ``giant``, ``umt-base``, ``umt-large``). Explicit keyword arguments override it.
+            ``huge``, ``giant``, ``umt-base``, ``umt-large``). Sizes left as None take the preset's value,
+            else ViT-B/16 at 16x224; every size given explicitly wins over the preset.
         img_size (int): Training resolution; sets the grid of a learnable position table.
         num_frames (int): Training clip length; same use as ``img_size``.
         patch_size (int): Spatial patch size.
@@ -66,17 +67,19 @@ class VideoViT(BaseModule):
             (VideoMAE V2).
         out_type (str): What :meth:`forward` returns: ``'pooled'`` (B, C), ``'featmap'`` (B, C, T', H', W'),
             ``'tokens'`` (B, N, C) or ``'intermediates'`` (list of (B, N, C), see ``out_indices``).
-        out_indices (Sequence[int]): Blocks whose outputs ``'intermediates'`` returns (negative counts from
-            the end).
+        out_indices (Sequence[int]): Blocks whose outputs ``'intermediates'`` returns, in this order
+            (negative counts from the end; out of range raises).
         with_cp (bool): Activation checkpointing during training.
         cp_interval (int): With ``with_cp``, checkpoint every ``cp_interval``-th block (1 = all).
         frozen_stages (int): -1 trains everything; k >= 0 freezes the patch embedding and blocks[:k].
         init_cfg (dict, optional): MMEngine init config, e.g. ``dict(type='Pretrained', checkpoint=PATH)``.
     """
 
-    def __init__(self, arch: Optional[str] = None, *, img_size: int = 224, num_frames: int = 16,
-                 patch_size: int = 16, tubelet_size: int = 2, in_channels: int = 3, embed_dim: int = 768,
-                 depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4., qkv_bias: bool = True,
+    def __init__(self, arch: Optional[str] = None, *, img_size: Optional[int] = None,
+                 num_frames: Optional[int] = None, patch_size: Optional[int] = None,
+                 tubelet_size: Optional[int] = None, in_channels: int = 3, embed_dim: Optional[int] = None,
+                 depth: Optional[int] = None, num_heads: Optional[int] = None, mlp_ratio: Optional[float] = None,
+                 qkv_bias: bool = True,
                  head_dim: Optional[int] = None, init_values: float = 0., cos_attn: bool = False,
                  drop_rate: float = 0., attn_drop_rate: float = 0., drop_path_rate: float = 0.,
                  norm_eps: float = 1e-6, use_mean_pooling: bool = True, pos_embed: str = 'sincos',
@@ -84,17 +87,16 @@ class VideoViT(BaseModule):
                  out_indices: Sequence[int] = (-1,), with_cp: bool = False, cp_interval: int = 1,
                  frozen_stages: int = -1, init_cfg: Optional[Union[dict, List[dict]]] = None, **overrides):
         super().__init__(init_cfg=init_cfg)
-        cfg = dict(img_size=img_size, num_frames=num_frames, patch_size=patch_size, tubelet_size=tubelet_size,
-                   embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio)
         if overrides:
             raise TypeError(f'VideoViT got unknown arguments {sorted(overrides)}')
+        # sizes: ViT-B/16 at 16x224 by default, then the preset, then every size given explicitly
+        cfg = dict(img_size=224, num_frames=16, patch_size=16, tubelet_size=2, embed_dim=768, depth=12,
+                   num_heads=12, mlp_ratio=4.)
         if arch is not None:
-            # A preset gives the sizes; arguments that differ from their defaults still win.
-            defaults = dict(img_size=224, num_frames=16, patch_size=16, tubelet_size=2, embed_dim=768, depth=12,
-                            num_heads=12, mlp_ratio=4.)
-            explicit = {k: v for k, v in cfg.items() if v != defaults[k]}
             cfg.update(get_preset(arch))
-            cfg.update(explicit)
+        explicit = dict(img_size=img_size, num_frames=num_frames, patch_size=patch_size, tubelet_size=tubelet_size,
+                        embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio)
+        cfg.update({k: v for k, v in explicit.items() if v is not None})
         if out_type not in OUT_TYPES:
             raise ValueError(f'out_type must be one of {OUT_TYPES}, got {out_type!r}')
         if pos_embed not in ('sincos', 'learnable'):
@@ -109,7 +111,10 @@ class VideoViT(BaseModule):
         if not -1 <= frozen_stages <= self.depth:
             raise ValueError(f'frozen_stages must be in [-1, {self.depth}], got {frozen_stages}')
         self.out_type = out_type
-        self.out_indices = [i % self.depth for i in out_indices]
+        bad = [i for i in out_indices if not -self.depth <= i < self.depth]
+        if bad:
+            raise ValueError(f'out_indices {bad} out of range for depth {self.depth}')
+        self.out_indices = [i % self.depth for i in out_indices]  # requested order, duplicates kept
         self.with_cp = with_cp
         self.cp_interval = cp_interval
         self.frozen_stages = frozen_stages
@@ -215,10 +220,19 @@ class VideoViT(BaseModule):
         """Clip (B, 3, T, H, W) -> position-embedded tokens (B, N, C), or (B, Nv, C) for ``visible_idx``
         (B, Nv) int64 indices into the (t, h, w) raster of tokens."""
         grid = self.patch_embed.grid(*x.shape[2:])
-        tokens = self.patch_embed(x)
-        tokens = tokens + self.pos_table(grid, tokens.dtype, tokens.device)
-        if visible_idx is not None:
-            tokens = torch.gather(tokens, 1, visible_idx[..., None].expand(-1, -1, tokens.shape[-1]))
+        if visible_idx is None:
+            tokens = self.patch_embed(x)
+            return self.pos_drop(tokens + self.pos_table(grid, tokens.dtype, tokens.device))
+        # Project only the visible tubelets: the tubelet convolution (kernel = stride) is a linear map of each
+        # flattened (C, t, p, p) tubelet, so gather those first and apply it as a matmul.
+        b, c = x.shape[:2]
+        (t, h, w), pt, p = grid, self.tubelet_size, self.patch_size
+        tubelets = x.reshape(b, c, t, pt, h, p, w, p).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, t * h * w, -1)
+        tubelets = torch.gather(tubelets, 1, visible_idx[..., None].expand(-1, -1, tubelets.shape[-1]))
+        proj = self.patch_embed.proj
+        tokens = nn.functional.linear(tubelets, proj.weight.reshape(proj.weight.shape[0], -1), proj.bias)
+        pos = self.pos_table(grid, tokens.dtype, tokens.device).expand(b, -1, -1)
+        tokens = tokens + torch.gather(pos, 1, visible_idx[..., None].expand(-1, -1, tokens.shape[-1]))
         return self.pos_drop(tokens)
 
     def _run_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
@@ -245,9 +259,12 @@ class VideoViT(BaseModule):
         for i in range(self.depth):
             x = self._run_block(i, x)
             if return_intermediates and i in self.out_indices:
-                inter.append(x)
+                inter.append((i, x))
         x = self.norm(x)
-        return (x, inter) if return_intermediates else x
+        if not return_intermediates:
+            return x
+        outs = dict(inter)
+        return x, [outs[i] for i in self.out_indices]
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tokens (B, N, C) -> clip embedding (B, C): mean over tokens, then ``fc_norm``."""
