@@ -680,8 +680,19 @@ def load_pretrained(model: nn.Module, path: Union[str, Path], *, target: str = '
     Raises:
         RuntimeError: The encoder does not fit (names the file, the first keys and both shapes).
     """
+    return load_pretrained_checkpoint(model, load_checkpoint_file(path), source=str(path), target=target,
+                                      strict_encoder=strict_encoder, prefix=prefix, label_map=label_map,
+                                      pos_grid=pos_grid, logger=logger)
+
+
+def load_pretrained_checkpoint(model: nn.Module, checkpoint: Mapping, *, source: str, target: str = 'backbone',
+                               strict_encoder: bool = True, prefix: Optional[str] = None,
+                               label_map: Optional[LabelMap] = None, pos_grid: Optional[Sequence[int]] = None,
+                               logger=None) -> LoadReport:
+    """:func:`load_pretrained` for a checkpoint already read with :func:`load_checkpoint_file`; ``source``
+    names it in the report and in errors."""
     from mmengine.logging import print_log
-    checkpoint = load_checkpoint_file(path)
+    path = source
     state_dict, report = convert_state_dict(checkpoint, target, prefix=prefix, label_map=label_map,
                                             source=str(path))
     state_dict = _fit_to_model(model, state_dict, report, strict_encoder, pos_grid, checkpoint)

@@ -2,6 +2,7 @@
 # to mmaction2 and MMEngine, so all their components resolve without a prefix.
 default_scope = 'videofm'
 custom_imports = dict(imports=['backbones', 'tasks'], allow_failed_imports=False)
+runner_type = 'VideoFMRunner'  # MMEngine's Runner + atomic checkpoint files + .safetensors load_from
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
@@ -11,7 +12,9 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
-    visualization=dict(type='VideoVisualizationHook', enable=False))
+    visualization=dict(type='VideoVisualizationHook', enable=False),
+    epoch_seed=dict(type='EpochSeedHook'),  # --resume reproduces the uninterrupted run
+    non_finite_loss=dict(type='NonFiniteLossHook', policy='raise'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,11 +1,15 @@
 """Pieces shared by every task: optimiser wrappers and constructors, hooks, drawing, toy datasets."""
 from backbones.registry import DATASETS
 
-from .hooks import VideoVisualizationHook
+from .hooks import EpochSeedHook, NonFiniteLossHook, VideoVisualizationHook
 from .layer_decay import LayerDecayOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
+from .runner import VideoFMRunner
 from .toy_data import ToyVideoDataset
 
 DATASETS.register_module(module=ToyVideoDataset)
 
-__all__ = ['AutocastOptimWrapper', 'LayerDecayOptimWrapperConstructor', 'ToyVideoDataset', 'VideoVisualizationHook']
+__all__ = [
+    'AutocastOptimWrapper', 'EpochSeedHook', 'LayerDecayOptimWrapperConstructor', 'NonFiniteLossHook',
+    'ToyVideoDataset', 'VideoFMRunner', 'VideoVisualizationHook'
+]

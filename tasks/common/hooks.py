@@ -2,6 +2,7 @@ import os.path as osp
 from typing import Optional, Sequence
 
 import cv2
+import torch
 from mmengine.hooks import Hook
 from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
@@ -73,3 +74,79 @@ class VideoVisualizationHook(Hook):
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         self._draw(runner, batch_idx, data_batch, outputs, 'test')
+
+
+@HOOKS.register_module()
+class EpochSeedHook(Hook):
+    """Reseed ``random``, numpy and torch at the start of every training epoch from (seed, epoch[, rank]).
+
+    MMEngine seeds once per run and does not save RNG states, so a run resumed after a crash would draw
+    different dropout / drop-path masks and augmentations than the uninterrupted run. Reseeding per epoch
+    makes ``--resume`` reproduce the uninterrupted run exactly (with ``--deterministic``), whatever the
+    crashed process consumed in between. Ranks get different seeds only with ``randomness.diff_rank_seed``.
+    """
+    priority = 'VERY_HIGH'
+
+    def before_train_epoch(self, runner) -> None:
+        from mmengine.dist import get_rank
+        from mmengine.runner.utils import set_random_seed
+        cfg = getattr(runner, '_randomness_cfg', None) or {}
+        rank = get_rank() if cfg.get('diff_rank_seed') else 0
+        seed = (int(runner.seed) + 1_000_003 * runner.epoch + 7_919 * rank) % 2**32
+        set_random_seed(seed, deterministic=cfg.get('deterministic', False))
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Catch a NaN / Inf training loss before it reaches the weights.
+
+    The check runs inside the optimiser wrapper's ``update_params``, i.e. before backward and the step.
+
+    Args:
+        policy (str): ``'raise'`` (default): stop with a message naming the epoch, iteration, loss and the last
+            good checkpoint (nothing more is saved, so that checkpoint stays the latest). ``'skip'``: drop
+            the step (zero the gradients, no update), warn and count it (``train/nonfinite_skipped``).
+        max_consecutive_skips (int): With ``'skip'``, raise after this many non-finite steps in a row
+            (the run has diverged).
+    """
+    priority = 'VERY_HIGH'
+
+    def __init__(self, policy: str = 'raise', max_consecutive_skips: int = 20):
+        if policy not in ('raise', 'skip'):
+            raise ValueError(f"policy must be 'raise' or 'skip', got {policy!r}")
+        self.policy = policy
+        self.max_consecutive_skips = max_consecutive_skips
+        self.skipped = self.consecutive = 0
+
+    def before_train(self, runner) -> None:
+        wrapper = runner.optim_wrapper
+        if not hasattr(wrapper, 'update_params') or getattr(wrapper, '_videofm_guarded', False):
+            return
+        update_params = wrapper.update_params
+
+        def guarded_update_params(loss, *args, **kwargs):
+            if torch.isfinite(loss).all():
+                self.consecutive = 0
+                return update_params(loss, *args, **kwargs)
+            self._non_finite(runner, float(loss.detach().float().reshape(-1)[0]))
+            wrapper.zero_grad()
+
+        wrapper.update_params = guarded_update_params
+        wrapper._videofm_guarded = True
+
+    def _non_finite(self, runner, value: float) -> None:
+        where = f'epoch {runner.epoch + 1}, iter {runner.iter + 1}'
+        if self.policy == 'raise' or self.consecutive + 1 >= self.max_consecutive_skips:
+            last = osp.join(runner.work_dir, 'last_checkpoint')
+            ckpt = open(last).read().strip() if osp.isfile(last) else 'none saved yet'
+            reason = ('' if self.policy == 'raise' else
+                      f' ({self.consecutive + 1} non-finite steps in a row with policy skip)')
+            raise FloatingPointError(
+                f'non-finite training loss {value} at {where}{reason}; stopped before it reached the weights. '
+                f'Last good checkpoint: {ckpt} (continue with tools/train.py CONFIG --resume). Lower the '
+                'learning rate, check the data, or set default_hooks.non_finite_loss.policy="skip".')
+        self.skipped += 1
+        self.consecutive += 1
+        runner.message_hub.update_scalar('train/nonfinite_skipped', self.skipped)
+        runner.logger.warning(f'non-finite training loss {value} at {where}: step skipped '
+                              f'({self.skipped} so far, {self.consecutive} in a row)')

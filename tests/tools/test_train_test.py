@@ -182,3 +182,93 @@ def test_dist_train_runs_ddp_with_torchrun(tmp_path, toy_root):
     assert 'Distributed launcher: pytorch' in log and 'Distributed training: True' in log, log[-2000:]
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\]', log), log[-2000:]  # 32 clips / (2 ranks x 8)
     assert (tmp_path / 'work/epoch_1.pth').is_file()
+
+
+# ----------------------------------------------------------------------------------------- crash safety
+def _kill_after_first_checkpoint(cmd, work: Path, cwd: Path) -> int:
+    env = {**os.environ, 'PYTHONPATH': str(ROOT)}
+    proc = subprocess.Popen([sys.executable, *map(str, cmd)], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last, deadline = work / 'last_checkpoint', time.time() + 300
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return int(re.search(r'epoch_(\d+)\.pth', last.read_text()).group(1))
+
+
+def _weights(path: Path) -> dict:
+    import torch
+    return torch.load(path, map_location='cpu', weights_only=True)['state_dict']
+
+
+def test_sigkill_and_resume_ends_with_the_same_weights(tmp_path, toy_root):
+    """Deterministic CPU run: killed + --resume == uninterrupted, bit for bit (EpochSeedHook reseeds)."""
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=3)
+    (tmp_path / 'dp.py').write_text(f"_base_ = [{str(cfg)!r}]\nmodel = dict(backbone=dict(drop_path_rate=0.3))\n")
+    cfg = tmp_path / 'dp.py'  # stochastic depth, so that RNG state matters
+    train = [ROOT / 'tools/train.py', cfg, '--deterministic', '--seed', '3']
+    out = run([*train, '--work-dir', tmp_path / 'straight'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    killed_at = _kill_after_first_checkpoint([*train, '--work-dir', tmp_path / 'crashed'], tmp_path / 'crashed',
+                                             tmp_path)
+    assert killed_at < 3
+    out = run([*train, '--work-dir', tmp_path / 'crashed', '--resume'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert not list((tmp_path / 'crashed').glob('.*.tmp-*'))  # no half-written checkpoint left behind
+    straight, resumed = _weights(tmp_path / 'straight/epoch_3.pth'), _weights(tmp_path / 'crashed/epoch_3.pth')
+    assert straight.keys() == resumed.keys()
+    different = [k for k in straight if not straight[k].equal(resumed[k])]
+    assert not different, different[:5]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, toy_root):
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
+    work = tmp_path / 'work'
+    assert run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--no-validate'], cwd=tmp_path).returncode == 0
+    before = (work / 'epoch_1.pth').read_bytes()
+    # std 0 turns the inputs into inf, so the loss is NaN from the first step of epoch 2
+    broken = ['--cfg-options', 'model.data_preprocessor.std=[0,0,0]', 'train_cfg.max_epochs=2']
+    out = run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--no-validate', '--resume', *broken], cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'non-finite training loss nan at epoch 2, iter 5' in out.stderr
+    assert 'epoch_1.pth' in out.stderr.split('Last good checkpoint:')[1].splitlines()[0]
+    assert not (work / 'epoch_2.pth').exists()
+    assert (work / 'epoch_1.pth').read_bytes() == before
+
+
+def test_non_finite_loss_skip_policy_leaves_weights_unchanged(tmp_path, toy_root):
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
+    work = tmp_path / 'work'
+    assert run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--no-validate'], cwd=tmp_path).returncode == 0
+    out = run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--no-validate', '--resume', '--cfg-options',
+               'model.data_preprocessor.std=[0,0,0]', 'train_cfg.max_epochs=2',
+               'default_hooks.non_finite_loss.policy=skip'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count('step skipped') + out.stderr.count('step skipped') == 4  # 32 clips / batch 8
+    first, second = _weights(work / 'epoch_1.pth'), _weights(work / 'epoch_2.pth')
+    assert all(first[k].equal(second[k]) for k in first)
+
+
+def test_test_tool_loads_official_and_safetensors_checkpoints(tmp_path, toy_root):
+    """tools/test.py CKPT accepts an official VideoMAE V2 fine-tuned file and .safetensors as they are."""
+    import torch
+    from safetensors.torch import save_file
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
+    work = tmp_path / 'work'
+    assert run([ROOT / 'tools/train.py', cfg, '--work-dir', work, '--no-validate'], cwd=tmp_path).returncode == 0
+    sd = _weights(work / 'epoch_1.pth')
+    official = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+    official.update({'head.weight': sd['cls_head.fc_cls.weight'], 'head.bias': sd['cls_head.fc_cls.bias']})
+    torch.save({'module': official}, tmp_path / 'official.pth')  # deepspeed layout of the official repo
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp_path / 'weights.safetensors'))
+    scores = []
+    for i, ckpt in enumerate((work / 'epoch_1.pth', tmp_path / 'official.pth', tmp_path / 'weights.safetensors')):
+        dump = tmp_path / f'preds{i}.pkl'
+        out = run([ROOT / 'tools/test.py', cfg, ckpt, '--work-dir', tmp_path / 'test', '--dump', dump], cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        with open(dump, 'rb') as f:
+            scores.append(torch.stack([p['pred_score'] for p in pickle.load(f)]))
+    assert scores[0].std() > 0  # trained weights, not a constant
+    torch.testing.assert_close(scores[1], scores[0])
+    torch.testing.assert_close(scores[2], scores[0])

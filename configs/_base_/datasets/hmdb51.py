@@ -1,0 +1,12 @@
+# HMDB51 split 1 (51 classes), video list format (see kinetics400.py); Kinetics pipelines (16x4, 5x3 test views).
+_base_ = ['./kinetics400.py']
+num_classes = 51
+split = 1
+data_root = 'data/hmdb51/videos'
+data_root_val = 'data/hmdb51/videos'
+ann_file_train = f'data/hmdb51/hmdb51_train_split_{split}_videos.txt'
+ann_file_val = f'data/hmdb51/hmdb51_val_split_{split}_videos.txt'
+ann_file_test = ann_file_val
+train_dataloader = dict(dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=data_root)))
+val_dataloader = dict(dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root_val)))
+test_dataloader = dict(dataset=dict(ann_file=ann_file_test, data_prefix=dict(video=data_root_val)))

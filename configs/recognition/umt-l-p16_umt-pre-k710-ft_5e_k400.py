@@ -1,0 +1,13 @@
+# UMT ViT-L/16 K710-finetuned -> K400 (90.3 at 8 frames). Recipe: single_modality/exp/finetuning/k400/l16_ptk710_ftk710_ftk400_f8_res224.sh (lr 1e-5, 5 ep, warmup 1, dp .2, ld .85).
+_base_ = ['./umt-b-p16_umt-pre-k710-ft_5e_k400.py']
+model = dict(
+    backbone=dict(arch='umt-large', drop_path_rate=0.2, with_cp=True, init_cfg=dict(checkpoint='checkpoints/l16_ptk710_ftk710_f8.pth')),
+    cls_head=dict(in_channels=1024))
+optim_wrapper = dict(optimizer=dict(lr=1e-5), paramwise_cfg=dict(layer_decay_rate=0.85))
+max_epochs = 5
+warmup_epochs = 1
+train_cfg = dict(max_epochs=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6, by_epoch=True,
+         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)]

@@ -1,0 +1,128 @@
+"""Every recognition config builds at tiny size and runs one train step (its own train pipeline, data
+preprocessor with mixup/cutmix, layer-decay optimizer) and one multi-view test step (its own test pipeline)
+on a real toy video."""
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+
+import tasks  # noqa: F401
+from backbones.presets import get_preset
+from backbones.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / 'configs/recognition').glob('*.py'))
+SIZE = 32
+
+
+def _shrink(pipeline):
+    out = []
+    for t in copy.deepcopy(pipeline):
+        if t['type'] == 'Resize':
+            t['scale'] = tuple(SIZE if s == 224 else s for s in t['scale'])
+        if t['type'] in ('ThreeCrop', 'CenterCrop'):
+            t['crop_size'] = SIZE
+        out.append(t)
+    return out
+
+
+def tiny_config(path: Path) -> Config:
+    """The config with a 2-block 32-wide VideoViT at 32 px (tubelet and frames as in the config)."""
+    cfg = Config.fromfile(str(path))
+    bb = cfg.model.backbone
+    preset = get_preset(bb.arch) if bb.get('arch') else {}
+    frames = preset.get('num_frames', 16)
+    cfg.model.backbone = dict(type='VideoViT', img_size=SIZE, num_frames=frames, patch_size=8,
+                              tubelet_size=preset.get('tubelet_size', bb.get('tubelet_size', 2)), embed_dim=32,
+                              depth=2, num_heads=2, drop_path_rate=bb.get('drop_path_rate', 0.),
+                              with_cp=bb.get('with_cp', False), out_type='pooled')
+    cfg.model.cls_head.in_channels = 32
+    if cfg.model.cls_head.get('label_map') is not None:  # the official JSON is not in the repo: synthetic map
+        n, k = cfg.model.cls_head.num_source_classes, cfg.model.cls_head.num_classes
+        cfg.model.cls_head.label_map = list(range(n - 1, n - 1 - k, -1))
+    for loader in ('train_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.pipeline = _shrink(cfg[loader].dataset.pipeline)
+    return cfg
+
+
+def expected_views(cfg) -> int:
+    pipe = cfg.test_dataloader.dataset.pipeline
+    clips = next(t.get('num_clips', 1) for t in pipe if t['type'] in ('SampleFrames', 'UniformSample'))
+    crops = 3 if any(t['type'] == 'ThreeCrop' for t in pipe) else 1
+    return clips * crops
+
+
+def test_there_are_configs_for_every_model_and_dataset():
+    names = {p.name for p in CONFIGS}
+    for size in 'slhg':
+        for data in ('k400', 'k710', 'ssv2'):
+            assert any(n.startswith(f'vit-{size}-') and n.endswith(f'_{data}.py') for n in names), (size, data)
+    for data in ('k400', 'k710', 'ssv2', 'ucf101', 'hmdb51'):
+        assert any(n.startswith('vit-b-' if data in ('k400', 'k710', 'ssv2') else 'vit-g-') and
+                   n.endswith(f'_{data}.py') for n in names), data
+    for size in 'bl':
+        for data in ('k400', 'k710', 'ssv2'):
+            assert any(n.startswith(f'umt-{size}-') and n.endswith(f'_{data}.py') for n in names), (size, data)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_contract(path):
+    """Recipe-level facts every config must state."""
+    cfg = Config.fromfile(str(path))
+    metrics = cfg.test_evaluator.metric_list
+    assert 'top_k_accuracy' in metrics and 'mean_class_accuracy' in metrics
+    assert cfg.model.cls_head.get('average_clips', 'prob') == 'prob'
+    if 'toy' in path.stem:
+        return
+    assert cfg.optim_wrapper.constructor == 'LayerDecayOptimWrapperConstructor'
+    assert cfg.auto_scale_lr.base_batch_size == 256
+    head = cfg.model.cls_head
+    assert head.init_scale == 0.001 and head.label_smooth_eps == 0.1
+    blending = cfg.model.data_preprocessor.get('blending')
+    if 'test' not in path.stem.split('_'):
+        assert [(a.type, a.alpha, a.num_classes) for a in blending.augments] == [
+            ('MixupBlending', 0.8, head.num_classes), ('CutmixBlending', 1.0, head.num_classes)]
+        train = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+        assert 'VideoRandAugment' in train and 'RandomErasing' in train and 'RandomResizedCrop' in train
+        assert ('Flip' in train) == ('ssv2' not in path.stem)
+        assert cfg.train_dataloader.dataset.num_repeats == 2
+    views = expected_views(cfg)
+    umt = path.stem.startswith('umt')
+    if 'ssv2' in path.stem:
+        assert views == 6
+    else:
+        assert views == (12 if umt else 15)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_tiny_train_and_multiview_test_step(path, toy_video):
+    cfg = tiny_config(path)
+    init_default_scope('videofm')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    info = dict(filename=str(toy_video), label=1, start_index=0, modality='RGB')
+
+    train = Compose(cfg.train_dataloader.dataset.pipeline)
+    batch = pseudo_collate([train(dict(info)) for _ in range(2)])
+    model.train()
+    losses = model.train_step(batch, optim_wrapper)
+    assert torch.isfinite(losses['loss_cls']), losses
+
+    test = Compose(cfg.test_dataloader.dataset.pipeline)
+    sample = test(dict(info))
+    views = expected_views(cfg)
+    assert sample['inputs'].shape[:2] == (views, 3)
+    model.eval()
+    with torch.no_grad():
+        out = model.test_step(pseudo_collate([sample, test(dict(info))]))
+    assert len(out) == 2
+    score = out[0].pred_score
+    assert score.shape == (cfg.model.cls_head.num_classes,)
+    assert torch.allclose(score.sum(), torch.tensor(1.), atol=1e-5)  # mean of softmax over views
