@@ -14,7 +14,8 @@ default_hooks = dict(
     sync_buffers=dict(type='SyncBuffersHook'),
     visualization=dict(type='VideoVisualizationHook', enable=False),
     epoch_seed=dict(type='EpochSeedHook'),  # --resume reproduces the uninterrupted run
-    non_finite_loss=dict(type='NonFiniteLossHook', policy='raise'))
+    non_finite_loss=dict(type='NonFiniteLossHook', policy='raise'),
+    skipped_samples=dict(type='SkippedSamplesHook'))  # per-epoch report of unreadable videos skipped
 
 env_cfg = dict(
     cudnn_benchmark=False,

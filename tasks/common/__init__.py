@@ -4,6 +4,8 @@ from backbones.registry import DATASETS
 from .hooks import EpochSeedHook, NonFiniteLossHook, VideoVisualizationHook
 from .layer_decay import LayerDecayOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
+from .robust import (RepeatAugVideoListDataset, RobustDataset, RobustDatasetMixin, SkippedSamplesHook,
+                     VideoListDataset)
 from .runner import VideoFMRunner
 from .toy_data import ToyVideoDataset
 
@@ -11,5 +13,6 @@ DATASETS.register_module(module=ToyVideoDataset)
 
 __all__ = [
     'AutocastOptimWrapper', 'EpochSeedHook', 'LayerDecayOptimWrapperConstructor', 'NonFiniteLossHook',
-    'ToyVideoDataset', 'VideoFMRunner', 'VideoVisualizationHook'
+    'ToyVideoDataset', 'VideoFMRunner', 'VideoVisualizationHook',
+    'RepeatAugVideoListDataset', 'RobustDataset', 'RobustDatasetMixin', 'SkippedSamplesHook', 'VideoListDataset'
 ]

@@ -41,6 +41,8 @@ import cv2
 import numpy as np
 from mmaction.datasets import VideoDataset
 
+from .robust import RobustDatasetMixin
+
 __all__ = [
     'FORMAT_VERSION', 'RECOGNITION_DEFAULTS', 'make_recognition', 'ensure_recognition',
     'recognition_class_names', 'render_recognition_clip', 'ToyVideoDataset'
@@ -506,8 +508,10 @@ def _local_rank_and_dist() -> Tuple[int, bool]:
     return rank, True
 
 
-class ToyVideoDataset(VideoDataset):
+class ToyVideoDataset(RobustDatasetMixin, VideoDataset):
     """mmaction2 ``VideoDataset`` that generates its toy recognition data when it is missing.
+
+    Follows the bad input policy of :mod:`tasks.common.robust` (``on_error``, ``check_files``).
 
     Not registered here; register it where the project's registries live.
 
@@ -526,7 +530,8 @@ class ToyVideoDataset(VideoDataset):
         ann_file (str): List file, normally ``<toy['root']>/train_list.txt`` or ``val_list.txt``.
         toy (dict): Keyword arguments of :func:`ensure_recognition`; ``root`` is required.
         data_prefix (dict): ``dict(video=<toy['root']>)``.
-        **kwargs: Other ``VideoDataset`` arguments (``pipeline``, ``test_mode``, ...).
+        **kwargs: Other ``VideoDataset`` arguments (``pipeline``, ``test_mode``, ...) and those of
+            :class:`tasks.common.robust.RobustDatasetMixin` (``on_error``, ``check_files``).
     """
 
     def __init__(self, ann_file: str, toy: dict, data_prefix: dict, **kwargs: Any) -> None:

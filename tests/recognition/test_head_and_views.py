@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
 import tasks  # noqa: F401

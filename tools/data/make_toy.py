@@ -87,8 +87,75 @@ def _add_recognition(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_recognition)
 
 
+def _run_ava(args: argparse.Namespace) -> int:
+    """Generate (or reuse) the toy AVA dataset described by ``args``.
+
+    Args:
+        args (argparse.Namespace): Parsed ``ava`` subcommand arguments.
+
+    Returns:
+        int: Exit code.
+    """
+    from tasks.ava.toy import ensure_ava, toy_ava_files
+
+    params = dict(num_train=args.num_train, num_val=args.num_val, seconds=args.seconds, height=args.height,
+                  width=args.width, seed=args.seed)
+    start = time.perf_counter()
+    if args.overwrite and args.out.exists():
+        if not (args.out / 'toy_meta.json').is_file():
+            raise ValueError(f'--overwrite refuses to delete {args.out}: it has no toy_meta.json, so it '
+                             'is not a toy dataset')
+        shutil.rmtree(args.out)
+    try:
+        root = ensure_ava(args.out, progress=not args.quiet, **params)
+    except ValueError as err:
+        if 'different parameters' in str(err):
+            raise ValueError(f'{err} (or pass --overwrite to regenerate it)') from err
+        raise
+    files = toy_ava_files(root)
+    print(f'toy AVA dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
+          f'  rawframes:  {files["frames"]}/VIDEO_ID/img_00001.jpg (30 fps, timestamp_start 900, '
+          f'timestamp_end {900 + args.seconds})\n'
+          f'  ann_file:   {files["train_ann"]} / {files["val_ann"]}\n'
+          f'  exclude:    {files["train_exclude"]} / {files["val_exclude"]}\n'
+          f'  proposals:  {files["train_proposals"]} / {files["val_proposals"]}\n'
+          f'  label_file: {files["label_file"]}')
+    return 0
+
+
+def _add_ava(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``ava`` subcommand.
+
+    Args:
+        subparsers (argparse._SubParsersAction): Result of ``parser.add_subparsers()``.
+    """
+    from tasks.ava.toy import AVA_DEFAULTS as d
+
+    p = subparsers.add_parser(
+        'ava',
+        help='rendered people doing AVA actions (AVA v2.2 rawframes / csv / proposals / pbtxt format)',
+        description='Videos of 1-3 rendered people (jump, stand, walk; plus hand wave and carry/hold, multi-label) '
+        'in the real AVA formats: OUT/rawframes/VIDEO/img_00001.jpg at 30 fps, OUT/annotations/{train,val}.csv, '
+        '{train,val}_excluded_timestamps.csv, {train,val}_proposals.pkl, action_list.pbtxt and OUT/toy_meta.json. '
+        'Use with mmaction2\'s AVADataset (timestamp_end=900+SECONDS).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--out', required=True, type=Path, default=argparse.SUPPRESS,
+                   help='output folder; an existing toy set with the same parameters is reused, one with '
+                   'different parameters is an error (see --overwrite)')
+    p.add_argument('--num-train', type=int, default=d['num_train'], help='training videos')
+    p.add_argument('--num-val', type=int, default=d['num_val'], help='validation videos')
+    p.add_argument('--seconds', type=int, default=d['seconds'], help='seconds per video (keyframes 902..900+S-2)')
+    p.add_argument('--height', type=int, default=d['height'], help='frame height')
+    p.add_argument('--width', type=int, default=d['width'], help='frame width')
+    p.add_argument('--seed', type=int, default=d['seed'], help='base random seed')
+    p.add_argument('--overwrite', action='store_true',
+                   help='delete OUT first if it holds a toy dataset (a folder with toy_meta.json), then regenerate')
+    p.add_argument('--quiet', action='store_true', help='no progress output')
+    p.set_defaults(func=_run_ava)
+
+
 #: Subcommand registrars, one per dataset kind (add ``_add_ava``, ``_add_tad``, ... here).
-SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_recognition]
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_recognition, _add_ava]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,9 @@ data_root_val = 'data/hmdb51/videos'
 ann_file_train = f'data/hmdb51/hmdb51_train_split_{split}_videos.txt'
 ann_file_val = f'data/hmdb51/hmdb51_val_split_{split}_videos.txt'
 ann_file_test = ann_file_val
-train_dataloader = dict(dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=data_root)))
-val_dataloader = dict(dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root_val)))
-test_dataloader = dict(dataset=dict(ann_file=ann_file_test, data_prefix=dict(video=data_root_val)))
+train_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_train, data_prefix=dict(video=data_root)))
+val_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_val, data_prefix=dict(video=data_root_val)))
+test_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_test, data_prefix=dict(video=data_root_val)))

@@ -1,4 +1,6 @@
-# Kinetics-400 in mmaction2's video list format: one "relative/path.mp4 label" per line.
+# Kinetics-400 in mmaction2's video list format: one "relative/path.mp4 label" per line. The VideoFM list
+# datasets check every row (label < num_classes, file exists) at build time and skip unreadable videos in
+# training (see tasks/common/robust.py).
 # (Rawframe lists "frame_dir total_frames label": dataset_type='RawframeDataset' and RawFrameDecode instead of
 # DecordInit/DecordDecode; RepeatAugDataset needs videos.)
 _base_ = ['./kinetics_pipelines.py']
@@ -15,17 +17,20 @@ train_dataloader = dict(
     batch_size=8, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='repeat_pseudo_collate'),
-    dataset=dict(type='RepeatAugDataset', num_repeats=2, sample_once=True, ann_file=ann_file_train,
+    dataset=dict(type='RepeatAugVideoListDataset', num_repeats=2, sample_once=True, ann_file=ann_file_train,
+                 num_classes=num_classes,
                  data_prefix=dict(video=data_root), pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(
     batch_size=8, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=ann_file_val, data_prefix=dict(video=data_root_val),
+    dataset=dict(type='VideoListDataset', ann_file=ann_file_val, num_classes=num_classes,
+                 data_prefix=dict(video=data_root_val),
                  pipeline={{_base_.val_pipeline}}, test_mode=True))
 test_dataloader = dict(
     batch_size=1, num_workers=8, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=ann_file_test, data_prefix=dict(video=data_root_val),
+    dataset=dict(type='VideoListDataset', ann_file=ann_file_test, num_classes=num_classes,
+                 data_prefix=dict(video=data_root_val),
                  pipeline={{_base_.test_pipeline}}, test_mode=True))
 # top-1, top-5 and mean class accuracy
 val_evaluator = dict(type='AccMetric', metric_list=('top_k_accuracy', 'mean_class_accuracy'), metric_options=dict(

@@ -6,6 +6,9 @@ data_root_val = 'data/kinetics600/videos_val'
 ann_file_train = 'data/kinetics600/kinetics600_train_list_videos.txt'
 ann_file_val = 'data/kinetics600/kinetics600_val_list_videos.txt'
 ann_file_test = ann_file_val
-train_dataloader = dict(dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=data_root)))
-val_dataloader = dict(dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root_val)))
-test_dataloader = dict(dataset=dict(ann_file=ann_file_test, data_prefix=dict(video=data_root_val)))
+train_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_train, data_prefix=dict(video=data_root)))
+val_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_val, data_prefix=dict(video=data_root_val)))
+test_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_test, data_prefix=dict(video=data_root_val)))

@@ -6,9 +6,12 @@ data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
 ann_file_test = ann_file_val
-train_dataloader = dict(dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=data_root),
-                                     pipeline={{_base_.ssv2_train_pipeline}}))
-val_dataloader = dict(dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root_val),
-                                   pipeline={{_base_.ssv2_val_pipeline}}))
-test_dataloader = dict(dataset=dict(ann_file=ann_file_test, data_prefix=dict(video=data_root_val),
-                                    pipeline={{_base_.ssv2_test_pipeline}}))
+train_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_train, data_prefix=dict(video=data_root),
+    pipeline={{_base_.ssv2_train_pipeline}}))
+val_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_val, data_prefix=dict(video=data_root_val),
+    pipeline={{_base_.ssv2_val_pipeline}}))
+test_dataloader = dict(dataset=dict(
+    num_classes=num_classes, ann_file=ann_file_test, data_prefix=dict(video=data_root_val),
+    pipeline={{_base_.ssv2_test_pipeline}}))

@@ -1,0 +1,178 @@
+"""Unmasked Teacher (UMT) stage 1: a masked :class:`VideoViT` student aligned to a frozen CLIP teacher.
+
+Flow for a clip (B, 3, T, H, W), tubelet 1, N = T*h*w tokens:
+
+1. teacher (no grad, eval) on the full clip: raw tokens of its last K blocks (K, B, N, Ct) and the CLS->patch
+   attention of its last block (B, T, h*w).
+2. semantic mask from that attention (per frame keep ``hw - int(.8 hw)`` tokens, Gumbel top-k on the device or
+   the official multinomial) -> ``vis_idx`` (B, Nv).
+3. student encodes the visible tokens; its last K block outputs -> shared ``encoder.norm`` -> + fixed sinusoid
+   at the visible positions -> per-layer ``clip_decoder.i`` (Linear + LayerNorm) -> L2 norm.
+4. teacher targets: the visible tokens only, through ``ln_post`` + ``proj`` -> L2 norm.
+5. ``loss_align = mean over layers x batch x visible tokens of 2 - 2 cos``.
+
+The teacher is stored in a plain list, not as a submodule: it is not in ``parameters()`` (so not in the
+optimiser), not in ``state_dict()`` (so not in checkpoints) and not seen by DDP / FSDP; it is moved to the
+student's device and dtype-agnostic on first use.
+"""
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModel
+from torch import nn
+
+from .checkpoint import has_pretrained_cfg, init_from_pretrained
+from .layers.pos_embed import sincos_table
+from .masking import make_mask, mask_to_index, num_masked, semantic_mask, semantic_mask_multinomial
+from .registry import MODELS
+from .video_vit import VideoViT
+
+__all__ = ['UMTPretrainer', 'AlignHead', 'align_loss']
+
+
+def align_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """``2 - 2 cos`` averaged over every leading dimension; both inputs (..., D) are L2-normalised here."""
+    return (2 - 2 * (F.normalize(student.float(), dim=-1) * F.normalize(teacher.float(), dim=-1)).sum(-1)).mean()
+
+
+class AlignHead(nn.Module):
+    """UMT alignment head ``norm(head(x))`` (official names ``clip_decoder.i.head`` / ``.norm``)."""
+
+    def __init__(self, in_dim: int, out_dim: int, norm_eps: float = 1e-5):
+        super().__init__()
+        self.head = nn.Linear(in_dim, out_dim)
+        self.norm = nn.LayerNorm(out_dim, eps=norm_eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.head(x))
+
+
+@MODELS.register_module()
+class UMTPretrainer(BaseModel):
+    """UMT stage-1 pretraining.
+
+    Args:
+        encoder (dict): Student VideoViT config (tubelet 1; ``use_mean_pooling`` forced False: the student ends
+            in ``encoder.norm``).
+        teacher (dict): :class:`~backbones.teachers.CLIPTeacher` config; without ``checkpoint`` the teacher is
+            random (a warning is logged; toy runs only).
+        mask_type (str): ``'semantic'`` (official), or ``'tube'`` / ``'random'`` (ablations).
+        mask_ratio (float): 0.8 in the official recipe.
+        multinomial (bool): Semantic masks with the official ``torch.multinomial`` instead of the equivalent,
+            sync-free Gumbel top-k.
+        num_align_layers (int): K, student / teacher layers aligned (6).
+        data_preprocessor (dict, optional): ``ActionDataPreprocessor`` with ImageNet mean/std (the teacher gets
+            the same ImageNet-normalised input, as official).
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads an official stage-1
+            checkpoint (``encoder.*`` + ``clip_decoder.*``).
+    """
+
+    def __init__(self, encoder: dict, teacher: dict, mask_type: str = 'semantic', mask_ratio: float = 0.8,
+                 multinomial: bool = False, num_align_layers: int = 6, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        encoder = dict(encoder)
+        encoder.pop('type', None)
+        if encoder.setdefault('use_mean_pooling', False):
+            raise ValueError('the UMT student ends in norm: use_mean_pooling must be False')
+        encoder['out_indices'] = tuple(range(-num_align_layers, 0))
+        self.encoder = VideoViT(**encoder)
+        if self.encoder.tubelet_size != 1:
+            raise ValueError(f'UMT students use tubelet_size 1 (the teacher is per frame), got '
+                             f'{self.encoder.tubelet_size}')
+        if mask_type not in ('semantic', 'tube', 'random'):
+            raise ValueError(f"mask_type must be 'semantic', 'tube' or 'random', got {mask_type!r}")
+        self.mask_type, self.mask_ratio, self.multinomial = mask_type, mask_ratio, multinomial
+        teacher = dict(teacher)
+        teacher_type = teacher.pop('type', 'CLIPTeacher')
+        teacher.setdefault('num_return_layers', num_align_layers)
+        built = MODELS.build(dict(type=teacher_type, **teacher))
+        if getattr(built, 'checkpoint', None) is None:
+            print_log('UMTPretrainer: the CLIP teacher has no checkpoint and is RANDOM (fine for toy runs and '
+                      'tests, meaningless for real pretraining)', logger='current', level=30)
+        built.requires_grad_(False).eval()
+        self._teacher = [built]  # a plain list: outside parameters(), state_dict(), DDP and the optimiser
+        self.num_align_layers = num_align_layers
+        self.clip_decoder = nn.ModuleList(
+            [AlignHead(self.encoder.embed_dim, built.out_dim) for _ in range(num_align_layers)])
+        self._pos_cache: Dict[tuple, torch.Tensor] = {}
+        for m in self.clip_decoder.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def teacher(self) -> nn.Module:
+        return self._teacher[0]
+
+    def init_weights(self) -> None:
+        if has_pretrained_cfg(self.init_cfg):
+            init_from_pretrained(self, self.init_cfg, target='pretrain')
+        else:
+            super().init_weights()
+
+    def no_weight_decay(self) -> set:
+        return {f'encoder.{k}' for k in self.encoder.no_weight_decay()}
+
+    def _teacher_on(self, device: torch.device) -> nn.Module:
+        teacher = self.teacher
+        if next(teacher.parameters()).device != device:
+            teacher.to(device)
+        return teacher.eval()
+
+    def _clip_pos(self, n: int, dtype, device) -> torch.Tensor:
+        key = (n, dtype, device)
+        if key not in self._pos_cache:
+            self._pos_cache[key] = sincos_table(n, self.encoder.embed_dim, dtype, device)[None]
+        return self._pos_cache[key]
+
+    def mask(self, attn: torch.Tensor, grid) -> torch.Tensor:
+        """(B, N) bool mask, True = hidden from the student."""
+        if self.mask_type == 'semantic':
+            fn = semantic_mask_multinomial if self.multinomial else semantic_mask
+            return fn(attn, self.mask_ratio)
+        return make_mask(self.mask_type, attn.shape[0], grid, self.mask_ratio, attn.device)
+
+    def forward_train(self, inputs: torch.Tensor):
+        """Returns (student (K, B, Nv, D), teacher targets (K, B, Nv, D), vis_idx (B, Nv))."""
+        b = inputs.shape[0]
+        grid = self.encoder.patch_embed.grid(*inputs.shape[2:])
+        teacher = self._teacher_on(inputs.device)
+        tokens, attn = teacher(inputs)  # (K, B, N, Ct), (B, T, hw)
+        if attn.shape[-1] != grid[1] * grid[2] or attn.shape[1] != grid[0]:
+            raise ValueError(f'teacher grid {tuple(attn.shape[1:])} (T, h*w) does not match the student grid '
+                             f'{grid}: feed the teacher at img_size = student_size / student_patch * teacher_patch')
+        nv = grid[0] * grid[1] * grid[2] - num_masked('semantic' if self.mask_type == 'semantic' else self.mask_type,
+                                                      grid, self.mask_ratio)
+        vis_idx = mask_to_index(self.mask(attn, grid), nv)
+        _, inter = self.encoder.forward_features(inputs, vis_idx, return_intermediates=True)
+        x = self.encoder.norm(torch.stack(inter))  # (K, B, Nv, C)
+        c = x.shape[-1]
+        pos = self._clip_pos(tokens.shape[2], x.dtype, x.device).expand(b, -1, -1)
+        x = x + torch.gather(pos, 1, vis_idx[..., None].expand(-1, -1, c))[None]
+        student = torch.stack([F.normalize(head(x[i]), dim=-1) for i, head in enumerate(self.clip_decoder)])
+        k = tokens.shape[0]
+        tvis = torch.gather(tokens, 2, vis_idx[None, ..., None].expand(k, -1, -1, tokens.shape[-1]))
+        target = teacher.project(tvis)  # ln_post + proj on the visible tokens only
+        return student, target, vis_idx
+
+    def loss(self, inputs: torch.Tensor, data_samples=None) -> Dict[str, torch.Tensor]:
+        student, target, _ = self.forward_train(inputs)
+        return dict(loss_align=align_loss(student, target))
+
+    def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
+        if inputs.dim() == 6:  # (B, clips, 3, T, H, W) from ActionDataPreprocessor: one clip per sample
+            if inputs.shape[1] != 1:
+                raise ValueError(f'pretraining takes one clip per sample (num_clips=1), got {inputs.shape[1]}')
+            inputs = inputs.flatten(0, 1)
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode in ('tensor', 'predict'):
+            student, target, vis_idx = self.forward_train(inputs)
+            if mode == 'tensor':
+                return student
+            return [dict(student=student[:, i], target=target[:, i], vis_idx=vis_idx[i])
+                    for i in range(inputs.shape[0])]
+        raise ValueError(f"mode must be 'loss', 'tensor' or 'predict', got {mode!r}")

@@ -1,0 +1,110 @@
+"""AVA frame mAP on hand-made cases: official semantics (exclusions on both sides, AP 0 without detections,
+classes without ground truth skipped, VOC matching), CSV round trip and the CLI."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.ava.metric import AVAFrameMAP, category_of, evaluate_files, frame_map, read_ava_csv, write_ava_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+A, B, C = (0.1, 0.1, 0.4, 0.9), (0.5, 0.1, 0.9, 0.9), (0.0, 0.0, 0.2, 0.2)
+
+
+def test_gt_as_predictions_scores_one_even_with_excluded_ground_truth():
+    gt = {'v,0902': [(A, 12, 1.), (A, 17, 1.)], 'v,0903': [(B, 12, 1.)], 'v,0904': [(B, 64, 1.)]}
+    dets = {k: v for k, v in gt.items() if k != 'v,0903'}  # the dataset never yields the excluded frame
+    out = frame_map(gt, dets, [12, 17, 64], excluded={'v,0903'})
+    assert out['mAP'] == 1.0 and out['per_class'] == {12: 1.0, 17: 1.0, 64: 1.0}
+    # counting the excluded ground truth (mmaction2's AVAMetric) would give recall 1/2 for class 12
+    assert frame_map(gt, dets, [12, 17, 64])['per_class'][12] == 0.5
+
+
+def test_hand_computed_ap_with_a_false_positive():
+    gt = {'v,0902': [(A, 12, 1.)], 'v,0905': [(B, 12, 1.)]}
+    dets = {'v,0902': [(A, 12, .9), (C, 12, .8)], 'v,0905': [(B, 12, .7)]}
+    # ranked: TP(.9) FP(.8) TP(.7): precision 1, 1/2, 2/3 at recall 1/2, 1/2, 1 -> AP = .5 * 1 + .5 * 2/3
+    assert frame_map(gt, dets, [12])['per_class'][12] == pytest.approx(0.5 + 1 / 3)
+
+
+def test_duplicate_detection_is_a_false_positive_and_iou_threshold_is_inclusive():
+    gt = {'v,0902': [((0., 0., 1., 1.), 12, 1.)]}
+    half = (0., 0., 0.5, 1.)  # IoU exactly 0.5
+    out = frame_map(gt, {'v,0902': [(half, 12, .9), ((0., 0., 1., 1.), 12, .8)]}, [12])
+    assert out['per_class'][12] == 1.0  # first (IoU .5) is a TP; the second finds its box taken -> FP after it
+    out = frame_map(gt, {'v,0902': [((0., 0., .49, 1.), 12, .9)]}, [12])
+    assert out['per_class'][12] == 0.0
+
+
+def test_classes_without_detections_score_zero_and_without_gt_are_skipped():
+    gt = {'v,0902': [(A, 12, 1.), (B, 80, 1.)]}
+    dets = {'v,0902': [(A, 12, .9), (B, 17, .9)], 'w,0902': [(A, 1, .3)]}
+    out = frame_map(gt, dets, [1, 12, 17, 80])
+    assert out['per_class'] == {12: 1.0, 80: 0.0}  # 17 and 1: no ground truth -> skipped
+    assert out['mAP'] == 0.5
+    assert out['categories'] == {'PERSON_MOVEMENT': 1.0, 'PERSON_INTERACTION': 0.0}
+
+
+def test_detections_in_excluded_frames_and_outside_whitelist_are_ignored():
+    gt = {'v,0902': [(A, 12, 1.)], 'v,0903': [(A, 12, 1.)]}
+    dets = {'v,0902': [(A, 12, .5), (A, 13, .9)], 'v,0903': [(C, 12, .99)]}
+    assert frame_map(gt, dets, [12], excluded={'v,0903'})['per_class'] == {12: 1.0}
+    assert frame_map(gt, dets, [12])['per_class'][12] < 1.0
+
+
+def test_at_most_50_detections_per_frame():
+    gt = {'v,0902': [(A, 12, 1.)]}
+    dets = {'v,0902': [(C, 12, .9)] * 50 + [(A, 12, .1)]}  # the TP is the 51st by score
+    assert frame_map(gt, dets, [12])['per_class'][12] == 0.0
+    assert frame_map(gt, dets, [12], capacity=0)['per_class'][12] == pytest.approx(1 / 51)
+
+
+def test_categories():
+    assert [category_of(i) for i in (1, 14, 15, 63, 64, 80)] == ['PERSON_MOVEMENT'] * 2 + ['OBJECT_MANIPULATION'] * 2 \
+        + ['PERSON_INTERACTION'] * 2
+
+
+def _files(tmp_path):
+    (tmp_path / 'gt.csv').write_text('v,0902,0.100,0.100,0.400,0.900,12,0\nv,0902,0.100,0.100,0.400,0.900,17,0\n'
+                                     'v,0903,0.500,0.100,0.900,0.900,12,1\nv,0904,0.500,0.100,0.900,0.900,69,1\n'
+                                     'v,0904,0.500,0.100,0.900,0.900,3,1\n')
+    (tmp_path / 'ex.csv').write_text('v,0903\n')
+    (tmp_path / 'map.pbtxt').write_text(''.join(f'item {{\n  name: "c{i}"\n  id: {i}\n}}\n' for i in (12, 17, 69)))
+    return tmp_path / 'gt.csv', tmp_path / 'ex.csv', tmp_path / 'map.pbtxt'
+
+
+def test_metric_writes_official_csv_and_cli_agrees(tmp_path):
+    gt, ex, lm = _files(tmp_path)
+    metric = AVAFrameMAP(ann_file=str(gt), label_file=str(lm), exclude_file=str(ex), out_csv=str(tmp_path / 'p.csv'))
+    scores = np.zeros((1, 81))
+    scores[0, [12, 17]] = [.9, .8]
+    s2 = np.zeros((2, 81))
+    s2[0, 69], s2[1, 69] = .3, .6
+    metric.process({}, [dict(video_id='v', timestamp=902, pred_instances=dict(bboxes=np.array([A]), scores=scores)),
+                        dict(video_id='v', timestamp=904,
+                             pred_instances=dict(bboxes=np.array([B, C]), scores=s2))])
+    res = metric.evaluate(2)
+    # 69: ranked FP(.6) TP(.3): AP = 1 * 1/2; 12, 17: 1.0; 3 is not in the label map
+    assert res['ava/AP@69'] == pytest.approx(0.5) and res['ava/AP@12'] == 1.0 and res['ava/AP@17'] == 1.0
+    assert res['ava/mAP'] == pytest.approx(2.5 / 3)
+    assert res['ava/PERSON_INTERACTION'] == pytest.approx(0.5)
+    assert len(read_ava_csv(str(tmp_path / 'p.csv'), with_score=True)) == 2
+    out = subprocess.run([sys.executable, ROOT / 'tools/analysis/eval_ava.py', gt, tmp_path / 'p.csv', '--label-map',
+                          lm, '--exclude', ex], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    js = json.loads(out.stdout)
+    assert js['mAP'] == pytest.approx(res['ava/mAP'])
+    assert js['per_class'] == {'12': 1.0, '17': 1.0, '69': pytest.approx(0.5)}
+
+
+def test_gt_file_fed_back_as_predictions(tmp_path):
+    gt, ex, lm = _files(tmp_path)
+    rows = [(k.split(',')[0], int(k.split(',')[1]), box, c, 1.0) for k, v in read_ava_csv(str(gt)).items()
+            for box, c, _ in v]
+    write_ava_csv(str(tmp_path / 'p.csv'), rows)
+    assert evaluate_files(str(gt), str(tmp_path / 'p.csv'), str(lm), str(ex))['mAP'] == 1.0
+    assert math.isclose(evaluate_files(str(gt), str(tmp_path / 'p.csv'), str(lm))['mAP'], 1.0)
