@@ -25,6 +25,5 @@ train_cfg = dict(max_epochs=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=2.5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=0, by_epoch=True, begin=warmup_epochs,
-         end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=0, by_epoch=True, begin=warmup_epochs, convert_to_iter_based=True),
 ]

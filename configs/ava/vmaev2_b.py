@@ -25,8 +25,7 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=40, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=0, by_epoch=True, begin=warmup_epochs,
-         end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=0, by_epoch=True, begin=warmup_epochs, convert_to_iter_based=True),
 ]
 default_hooks = dict(checkpoint=dict(interval=1, save_best='ava/mAP', rule='greater', max_keep_ckpts=2))
 auto_scale_lr = dict(enable=False, base_batch_size=64)

@@ -23,8 +23,8 @@ optim_wrapper = dict(
     clip_grad=None)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-5, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True,
+         begin=warmup_epochs, convert_to_iter_based=True),
 ]
 default_hooks = dict(checkpoint=dict(interval=20, save_best=None, max_keep_ckpts=3))
 # lr = base_lr * (GPUs * batch_size * num_repeats) / 256; MMEngine counts videos (batch_size), not clips

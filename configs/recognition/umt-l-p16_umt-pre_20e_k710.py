@@ -9,5 +9,5 @@ warmup_epochs = 2
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)]
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True,
+         begin=warmup_epochs, convert_to_iter_based=True)]

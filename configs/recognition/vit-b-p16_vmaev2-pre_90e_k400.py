@@ -10,9 +10,4 @@ model = dict(
                                                    dict(type='CutmixBlending', alpha=1.0, num_classes=num_classes)])))
 optim_wrapper = dict(optimizer=dict(lr=7e-4), paramwise_cfg=dict(layer_decay_rate=0.75))
 max_epochs = 90
-warmup_epochs = 5
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)]

@@ -5,9 +5,4 @@ model = dict(
     cls_head=dict(in_channels=1408))
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.1), paramwise_cfg=dict(layer_decay_rate=0.9))
 max_epochs = 30
-warmup_epochs = 5
 train_cfg = dict(max_epochs=max_epochs)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6, by_epoch=True,
-         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True)]
