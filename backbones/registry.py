@@ -8,6 +8,8 @@ mmengine only lazy-imports the *current* registry's ``locations`` and never its 
 also lists mmaction2's own locations: building ``Recognizer3D`` under ``default_scope='videofm'`` then
 imports ``mmaction.models`` exactly like it would under ``default_scope='mmaction'``.
 """
+import importlib.util
+
 from mmaction import registry as mma
 from mmengine.registry import Registry
 
@@ -16,9 +18,17 @@ SCOPE = 'videofm'
 _OWN_LOCATIONS = ['backbones', 'tasks']
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _child(parent: Registry) -> Registry:
-    """A ``videofm``-scoped child of an mmaction2 registry that also imports the parent's modules."""
-    locations = _OWN_LOCATIONS + [loc for loc in parent._locations if loc not in _OWN_LOCATIONS]
+    """A ``videofm``-scoped child of an mmaction2 registry that also imports the parent's modules (those that
+    exist: mmaction2 1.2.0's FUNCTION registry names a module ``mmaction.mmengine`` it does not ship)."""
+    locations = _OWN_LOCATIONS + [loc for loc in parent._locations if loc not in _OWN_LOCATIONS and _importable(loc)]
     return Registry(parent.name, parent=parent, scope=SCOPE, locations=locations)
 
 

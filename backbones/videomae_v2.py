@@ -102,8 +102,8 @@ class VideoMAEv2Pretrainer(BaseModel):
         decoder_dim (int, optional): Decoder width; default from :data:`DECODER_PRESETS` by ``encoder.arch``.
         decoder_heads (int, optional): Decoder heads; default as ``decoder_dim``.
         decoder_depth (int): Decoder blocks (4 in every official script).
-        encoder_mask (dict): ``dict(type='tube'|'random', ratio=0.9)``.
-        decoder_mask (dict, optional): ``dict(type='running_cell', ratio=0.5)``; None (or ratio 0) is VideoMAE
+        encoder_mask (dict): ``dict(kind='tube'|'random', ratio=0.9)``.
+        decoder_mask (dict, optional): ``dict(kind='running_cell', ratio=0.5)``; None (or ratio 0) is VideoMAE
             v1: every encoder-masked token is a query.
         norm_pix_loss (bool): Per-patch normalised targets (official default).
         mean (Sequence[float]): Mean of the data preprocessor's normalisation in [0, 1] units; the target
@@ -117,8 +117,8 @@ class VideoMAEv2Pretrainer(BaseModel):
     """
 
     def __init__(self, encoder: dict, decoder_dim: Optional[int] = None, decoder_heads: Optional[int] = None,
-                 decoder_depth: int = 4, encoder_mask: dict = dict(type='tube', ratio=0.9),
-                 decoder_mask: Optional[dict] = dict(type='running_cell', ratio=0.5), norm_pix_loss: bool = True,
+                 decoder_depth: int = 4, encoder_mask: dict = dict(kind='tube', ratio=0.9),
+                 decoder_mask: Optional[dict] = dict(kind='running_cell', ratio=0.5), norm_pix_loss: bool = True,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  decoder_drop_path_rate: float = 0., decoder_with_cp: bool = False,
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
@@ -164,8 +164,8 @@ class VideoMAEv2Pretrainer(BaseModel):
 
     @staticmethod
     def _check_mask_cfg(cfg: dict, types: Tuple[str, ...], name: str) -> None:
-        if not isinstance(cfg, dict) or cfg.get('type') not in types or 'ratio' not in cfg or len(cfg) != 2:
-            raise ValueError(f'{name} must be dict(type=one of {types}, ratio=float), got {cfg}')
+        if not isinstance(cfg, dict) or cfg.get('kind') not in types or 'ratio' not in cfg or len(cfg) != 2:
+            raise ValueError(f'{name} must be dict(kind=one of {types}, ratio=float), got {cfg}')
 
     def init_weights(self) -> None:
         if has_pretrained_cfg(self.init_cfg):
@@ -196,8 +196,8 @@ class VideoMAEv2Pretrainer(BaseModel):
             nv = n - int(enc_np[0].sum())  # counted on the host copy: no device sync
             enc = torch.from_numpy(enc_np).to(inputs.device, non_blocking=True)
         else:
-            nv = n - num_masked(self.encoder_mask['type'], grid, self.encoder_mask['ratio'])
-            enc = make_mask(self.encoder_mask['type'], b, grid, self.encoder_mask['ratio'], inputs.device)
+            nv = n - num_masked(self.encoder_mask['kind'], grid, self.encoder_mask['ratio'])
+            enc = make_mask(self.encoder_mask['kind'], b, grid, self.encoder_mask['ratio'], inputs.device)
         if self.decoder_mask is None:
             return enc, None, nv, n - nv
         if from_data and 'decoder_mask' in data_samples[0]:
@@ -205,8 +205,8 @@ class VideoMAEv2Pretrainer(BaseModel):
             nq = n - int(dec_np[0].sum())
             dec = torch.from_numpy(dec_np).to(inputs.device, non_blocking=True)
         else:
-            nq = n - num_masked(self.decoder_mask['type'], grid, self.decoder_mask['ratio'])
-            dec = make_mask(self.decoder_mask['type'], b, grid, self.decoder_mask['ratio'], inputs.device)
+            nq = n - num_masked(self.decoder_mask['kind'], grid, self.decoder_mask['ratio'])
+            dec = make_mask(self.decoder_mask['kind'], b, grid, self.decoder_mask['ratio'], inputs.device)
         return enc, dec, nv, nq
 
     # ------------------------------------------------------------------------------------ forward

@@ -28,7 +28,10 @@ def test_every_registry_is_a_videofm_child_of_mmaction(name):
     assert child.parent is parent
     assert parent._children['videofm'] is child
     assert child._locations[:2] == ['backbones', 'tasks']
-    assert set(parent._locations) <= set(child._locations)  # so the parent's modules get imported too
+    # the parent's modules get imported too (those that exist: mmaction2's FUNCTION names a missing module)
+    importable = {loc for loc in parent._locations if registry._importable(loc)}
+    assert importable <= set(child._locations)
+    assert set(child._locations) <= importable | {'backbones', 'tasks'}
 
 
 def test_videofm_scope_resolves_own_mmaction_and_mmengine_components():

@@ -24,8 +24,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
 
 
-def load_config(args):
-    """Config file + ``--cfg-options`` + the settings shared by every tool (work dir, launcher, backend)."""
+def load_config(args, data_sections=('train_dataloader', 'val_dataloader', 'test_dataloader')):
+    """Config file + ``--cfg-options`` + the settings shared by every tool (work dir, launcher, backend), checked
+    by :func:`tasks.common.config_check.check_config` (unknown types and missing data files name their key)."""
     import torch
     from mmengine.config import Config
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -39,6 +40,10 @@ def load_config(args):
     cfg.launcher = args.launcher
     if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
+    if cfg.get('default_scope') == 'videofm':
+        import tasks  # noqa: F401  (registers every VideoFM module before the check)
+        from tasks.common.config_check import check_config
+        check_config(cfg, data_sections=data_sections)
     return cfg
 
 

@@ -45,7 +45,7 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(load_config(args), args)
+    cfg = merge_args(load_config(args, data_sections=('test_dataloader',)), args)
     return run(cfg, 'test')
 
 

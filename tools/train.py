@@ -72,7 +72,8 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(load_config(args), args)
+    sections = ('train_dataloader',) if args.no_validate else ('train_dataloader', 'val_dataloader')
+    cfg = merge_args(load_config(args, data_sections=sections), args)
     run(cfg, 'train')
 
 

@@ -15,7 +15,8 @@ default_hooks = dict(
     visualization=dict(type='VideoVisualizationHook', enable=False),
     epoch_seed=dict(type='EpochSeedHook'),  # --resume reproduces the uninterrupted run
     non_finite_loss=dict(type='NonFiniteLossHook', policy='raise'),
-    skipped_samples=dict(type='SkippedSamplesHook'))  # per-epoch report of unreadable videos skipped
+    skipped_samples=dict(type='SkippedSamplesHook'),  # per-epoch report of unreadable videos skipped
+    curves=dict(type='CurvesHook'))  # LOG_DIR/curves.png: losses per iteration, metrics per epoch
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -8,8 +8,8 @@ model = dict(
     type='VideoMAEv2Pretrainer',
     encoder=dict(arch=arch, img_size={{_base_.img_size}}, num_frames={{_base_.clip_len}}, drop_path_rate=0.),
     decoder_depth=4,  # width / heads from the official table by arch (B: 384 / 6)
-    encoder_mask=dict(type='tube', ratio=0.9),
-    decoder_mask=dict(type='running_cell', ratio=0.5),
+    encoder_mask=dict(kind='tube', ratio=0.9),
+    decoder_mask=dict(kind='running_cell', ratio=0.5),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], format_shape='NCTHW'))
 

@@ -6,8 +6,8 @@ model = dict(
     encoder=dict(img_size={{_base_.img_size}}, num_frames={{_base_.clip_len}}, patch_size=8, tubelet_size=2,
                  embed_dim=96, depth=4, num_heads=4),
     decoder_dim=64, decoder_heads=4, decoder_depth=2,
-    encoder_mask=dict(type='tube', ratio=0.75),  # 4x4 tokens per frame: 4 visible
-    decoder_mask=dict(type='running_cell', ratio=0.5),
+    encoder_mask=dict(kind='tube', ratio=0.75),  # 4x4 tokens per frame: 4 visible
+    decoder_mask=dict(kind='running_cell', ratio=0.5),
     # The toy clips carry fresh Gaussian noise in every frame, so per-patch normalised targets of the flat
     # background are pure noise and that loss stalls near 0.98; raw [0, 1] pixel targets fall steadily.
     norm_pix_loss=False,

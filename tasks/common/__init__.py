@@ -1,7 +1,7 @@
 """Pieces shared by every task: optimiser wrappers and constructors, hooks, drawing, toy datasets."""
 from backbones.registry import DATASETS
 
-from .hooks import EpochSeedHook, NonFiniteLossHook, VideoVisualizationHook
+from .hooks import CurvesHook, EpochSeedHook, NonFiniteLossHook, VideoVisualizationHook
 from .layer_decay import LayerDecayOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
 from .robust import (RepeatAugVideoListDataset, RobustDataset, RobustDatasetMixin, SkippedSamplesHook,
@@ -12,7 +12,7 @@ from .toy_data import ToyVideoDataset
 DATASETS.register_module(module=ToyVideoDataset)
 
 __all__ = [
-    'AutocastOptimWrapper', 'EpochSeedHook', 'LayerDecayOptimWrapperConstructor', 'NonFiniteLossHook',
+    'AutocastOptimWrapper', 'CurvesHook', 'EpochSeedHook', 'LayerDecayOptimWrapperConstructor', 'NonFiniteLossHook',
     'ToyVideoDataset', 'VideoFMRunner', 'VideoVisualizationHook',
     'RepeatAugVideoListDataset', 'RobustDataset', 'RobustDatasetMixin', 'SkippedSamplesHook', 'VideoListDataset'
 ]

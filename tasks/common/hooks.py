@@ -150,3 +150,69 @@ class NonFiniteLossHook(Hook):
         runner.message_hub.update_scalar('train/nonfinite_skipped', self.skipped)
         runner.logger.warning(f'non-finite training loss {value} at {where}: step skipped '
                               f'({self.skipped} so far, {self.consecutive} in a row)')
+
+
+@HOOKS.register_module()
+class CurvesHook(Hook):
+    """Save the training curves as ``curves.png`` in the run's log dir after every epoch and at the end.
+
+    Reads ``vis_data/scalars.json`` written by MMEngine's LocalVisBackend; plots each training loss against
+    the iteration and each validation metric against the epoch. Only the main process draws.
+
+    Args:
+        keys (tuple): Substrings of the scalar names to plot (default: losses, accuracies and mAP).
+    """
+    priority = 'LOWEST'
+
+    def __init__(self, keys=('loss', 'acc', 'mAP', 'top1')):
+        self.keys = tuple(keys)
+
+    def _draw(self, runner) -> None:
+        import json
+
+        from mmengine.dist import is_main_process
+        if not is_main_process():
+            return
+        path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+        if not osp.isfile(path):
+            return
+        train, val = {}, {}
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                for key, value in row.items():
+                    if key in ('step', 'epoch', 'iter') or not isinstance(value, (int, float)):
+                        continue
+                    if not any(k in key for k in self.keys):
+                        continue
+                    series = val if 'lr' not in row and 'iter' not in row else train
+                    series.setdefault(key, []).append((row.get('step', 0), value))
+        panels = [(name, 'iteration', pts) for name, pts in sorted(train.items())]
+        panels += [(name, 'epoch', pts) for name, pts in sorted(val.items())]
+        if not panels:
+            return
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        cols = min(4, len(panels))
+        rows = -(-len(panels) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+        for ax in axes.flat[len(panels):]:
+            ax.axis('off')
+        for ax, (name, xlabel, pts) in zip(axes.flat, panels):
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='.' if xlabel == 'epoch' else None)
+            ax.set_title(name)
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(osp.join(runner.log_dir, 'curves.png'), dpi=80)
+        plt.close(fig)
+
+    def after_train_epoch(self, runner) -> None:
+        self._draw(runner)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._draw(runner)
+
+    def after_run(self, runner) -> None:
+        self._draw(runner)

@@ -66,7 +66,7 @@ def test_v1_mode_all_masked_tokens_are_queries():
     x = torch.randn(2, 3, 4, 32, 32)
     assert model(x, mode="tensor").shape == (2, 32 - 2 * 2, 384)  # tube .9: 2 of 16 visible per slot
     assert torch.isfinite(model(x, mode='loss')['loss_pix'])
-    model2 = tiny(decoder_mask=dict(type='running_cell', ratio=0.))
+    model2 = tiny(decoder_mask=dict(kind='running_cell', ratio=0.))
     assert model2.decoder_mask is None
 
 

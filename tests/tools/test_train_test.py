@@ -103,6 +103,7 @@ def test_resume_from_explicit_checkpoint(tmp_path, toy_root):
     assert out.returncode == 0, out.stderr[-3000:]
     assert 'resumed epoch: 1, iter: 4' in out.stdout + out.stderr
     assert (tmp_path / 'work2/epoch_2.pth').is_file()
+    assert len(list((tmp_path / 'work2').glob('*/curves.png'))) == 1  # CurvesHook
 
 
 def test_amp_on_cpu_uses_bf16_autocast(tmp_path, toy_root):

@@ -1,6 +1,6 @@
 # AVA v2.2 (mmaction2's AVADataset, rawframes at 30 fps, keyframes 902..1798): 60 evaluated classes, person
 # proposals from the FAIR detector. Prepare the data with mmaction2's tools/data/ava (rawframes + annotations).
-dataset_type = 'AVADataset'
+dataset_type = 'CheckedAVADataset'  # mmaction2 AVADataset + annotation checks (tasks/ava/dataset.py)
 data_root = 'data/ava/rawframes'
 anno_root = 'data/ava/annotations'
 ann_file_train = f'{anno_root}/ava_train_v2.2.csv'
