@@ -20,12 +20,14 @@ Score ties are broken by input order (stable sort); the official code uses an un
 """
 import csv
 import heapq
+import sys
 from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
+from mmengine.utils import ProgressBar
 
 from backbones.registry import METRICS
 
@@ -148,7 +150,7 @@ def voc_ap(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
 
 
 def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Optional[Set[str]] = None,
-              iou_thr: float = 0.5, capacity: int = 50) -> dict:
+              iou_thr: float = 0.5, capacity: int = 50, progress: bool = False) -> dict:
     """Frame AP per class, mAP and AVA category means.
 
     Args:
@@ -158,6 +160,7 @@ def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Opti
         excluded (set[str], optional): Frame keys removed from both.
         iou_thr (float): Matching IoU.
         capacity (int): Detections kept per frame (highest scores), 0 = all.
+        progress (bool): Show a progress bar over the frames on stderr.
 
     Returns:
         dict: ``mAP``, ``per_class`` {id: AP} (classes with ground truth), ``categories`` {name: mean AP}
@@ -172,7 +175,10 @@ def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Opti
         for _, c, _ in entries:
             if c in classes:
                 num_gt[c] += 1
+    bar = ProgressBar(len(dets), file=sys.stderr) if progress else None
     for key, entries in dets.items():
+        if bar is not None:
+            bar.update()
         if key in excluded:
             continue
         entries = [e for e in entries if e[1] in classes]
@@ -215,12 +221,12 @@ def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Opti
 
 
 def evaluate_files(gt_csv: str, pred_csv: str, label_map: str, exclude_csv: Optional[str] = None,
-                   iou_thr: float = 0.5, capacity: int = 50) -> dict:
+                   iou_thr: float = 0.5, capacity: int = 50, progress: bool = False) -> dict:
     """:func:`frame_map` on official-format files (see :func:`read_ava_csv`)."""
     _, whitelist = read_label_map(label_map)
     gt = read_ava_csv(gt_csv, whitelist)
     dets = read_ava_csv(pred_csv, whitelist, with_score=True)
-    return frame_map(gt, dets, sorted(whitelist), read_exclusions(exclude_csv), iou_thr, capacity)
+    return frame_map(gt, dets, sorted(whitelist), read_exclusions(exclude_csv), iou_thr, capacity, progress)
 
 
 @METRICS.register_module()

@@ -96,6 +96,7 @@ def test_metric_writes_official_csv_and_cli_agrees(tmp_path):
     out = subprocess.run([sys.executable, ROOT / 'tools/analysis/eval_ava.py', gt, tmp_path / 'p.csv', '--label-map',
                           lm, '--exclude', ex], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+    assert '2/2' in out.stderr  # progress bar over the detected frames, on stderr
     js = json.loads(out.stdout)
     assert js['mAP'] == pytest.approx(res['ava/mAP'])
     assert js['per_class'] == {'12': 1.0, '17': 1.0, '69': pytest.approx(0.5)}

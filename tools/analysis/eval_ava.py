@@ -24,8 +24,10 @@ def main(argv=None) -> int:
     parser.add_argument('--exclude', help='excluded timestamps csv (removed from ground truth and detections)')
     parser.add_argument('--iou', type=float, default=0.5, help='matching IoU')
     parser.add_argument('--max-dets', type=int, default=50, help='detections kept per frame (official: 50)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar (it goes to stderr)')
     args = parser.parse_args(argv)
-    out = evaluate_files(args.gt_csv, args.pred_csv, args.label_map, args.exclude, args.iou, args.max_dets)
+    out = evaluate_files(args.gt_csv, args.pred_csv, args.label_map, args.exclude, args.iou, args.max_dets,
+                         progress=not args.quiet)
     print(json.dumps(dict(mAP=out['mAP'], per_class={str(k): v for k, v in out['per_class'].items()},
                           categories=out['categories']), indent=2))
     return 0
