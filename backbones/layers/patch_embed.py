@@ -32,4 +32,6 @@ class PatchEmbed3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) -> tokens (B, T'*H'*W', C) in (t, h, w) raster order."""
         self.grid(*x.shape[2:])
-        return self.proj(x).flatten(2).transpose(1, 2)
+        # contiguous: a transposed view would keep the whole residual stream channel-first, and every
+        # LayerNorm would copy it again (~6% of a ViT-B forward on CPU)
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()

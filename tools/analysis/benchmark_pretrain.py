@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = {
-    'dual': dict(type='running_cell', ratio=0.5),
+    'dual': dict(kind='running_cell', ratio=0.5),
     'encoder-only': None,
 }
 
