@@ -65,3 +65,14 @@ def test_benchmark_runs_at_a_tiny_shape(tmp_path):
     for key in ('forward_speedup', 'forward_mem', 'train_speedup', 'train_mem'):
         assert ratio[key] > 0, key
     assert ratio['same_param_count'] is True  # the two encoders are the same size
+
+
+def test_pretrain_benchmark_runs_at_a_tiny_shape():
+    out = subprocess.run([sys.executable, str(ROOT / 'tools/analysis/benchmark_pretrain.py'), '--arch', 'small',
+                          '--frames', '4', '--size', '64', '--iters', '1', '--warmup', '0'],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(result['results']) == {'dual', 'encoder-only'}
+    assert all(r['step_s'] > 0 and r['peak_mib'] > 0 for r in result['results'].values())
+    assert result['speedup'] > 0
