@@ -96,3 +96,18 @@ def test_toy_config_trains_tests_and_demo_draws(tmp_path):
                f['val_proposals'], '--out', tmp_path / 'demo', '--thr', '0'], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert len(list((tmp_path / 'demo').glob('img_*.jpg'))) == 5 * 30
+
+    # the same clip as a video file in, an annotated video out
+    import cv2
+    frames = sorted((Path(f['frames']) / 'val000').glob('img_*.jpg'))
+    first = cv2.imread(str(frames[0]))
+    video = tmp_path / 'val000.mp4'
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'mp4v'), 30, first.shape[1::-1])
+    for frame in frames:
+        writer.write(cv2.imread(str(frame)))
+    writer.release()
+    out = run([ROOT / 'tools/demo/detect_actions.py', video, cfg, ckpt, '--proposals', f['val_proposals'],
+               '--out', tmp_path / 'demo.mp4', '--thr', '0'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    drawn = cv2.VideoCapture(str(tmp_path / 'demo.mp4'))
+    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
