@@ -39,22 +39,44 @@ class VideoFMRunner(Runner):
 
     def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu', strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]):  # noqa: B006  (MMEngine's signature)
-        """``load_from`` / ``tools/test.py CKPT``: a checkpoint written by a Runner loads as in MMEngine; any
-        other known layout (official VideoMAE V2 / UMT files, mmaction2's port, bare or ``.safetensors``
-        weights) is converted by :mod:`backbones.checkpoint`, with its load report in the log."""
+        """``load_from`` / ``tools/test.py CKPT``: see :func:`load_model_checkpoint`."""
         if '://' in str(filename):
             return super().load_checkpoint(filename, map_location, strict, revise_keys)
-        from backbones.checkpoint import load_checkpoint_file, load_pretrained_checkpoint
-        checkpoint = load_checkpoint_file(filename)  # weights_only, explicit allow-list
         model = self.model.module if is_model_wrapper(self.model) else self.model
-        if isinstance(checkpoint, dict) and 'state_dict' in checkpoint and 'meta' in checkpoint:
-            self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-            checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
-        else:
-            target = ('pretrain' if hasattr(model, 'encoder') else
-                      'recognizer' if hasattr(model, 'backbone') else 'backbone')
-            load_pretrained_checkpoint(model, checkpoint, source=str(filename), target=target,
-                                       logger=self.logger)
+        checkpoint = load_model_checkpoint(model, filename, strict, revise_keys, logger=self.logger,
+                                           before_load=lambda ckpt: self.call_hook('after_load_checkpoint',
+                                                                                   checkpoint=ckpt))
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
+
+
+def load_model_checkpoint(model, filename: str, strict: bool = False, revise_keys=((r'^module.', ''),),
+                          logger=None, before_load=None) -> dict:
+    """Load weights into a VideoFM model from any file a user may have.
+
+    A checkpoint written by an MMEngine Runner (``state_dict`` + ``meta``) loads as in MMEngine; any other known
+    layout (official VideoMAE V2 / UMT files, mmaction2's port, bare or ``.safetensors`` weights) is converted by
+    :mod:`backbones.checkpoint`, with its load report in the log. Reading is always ``weights_only`` with the
+    explicit allow-list. Used by the Runner (``load_from``, ``tools/test.py``) and the demos.
+
+    Args:
+        model (nn.Module): The model (unwrapped).
+        filename (str): Local checkpoint file.
+        strict (bool): For Runner checkpoints: MMEngine's strict loading.
+        revise_keys: For Runner checkpoints: MMEngine's key rewrites.
+        logger: Where the conversion report goes.
+        before_load (callable, optional): Called with a Runner checkpoint before it is loaded (hooks).
+
+    Returns:
+        dict: The checkpoint as read.
+    """
+    from backbones.checkpoint import load_checkpoint_file, load_pretrained_checkpoint
+    checkpoint = load_checkpoint_file(filename)
+    if isinstance(checkpoint, dict) and 'state_dict' in checkpoint and 'meta' in checkpoint:
+        if before_load is not None:
+            before_load(checkpoint)
+        return _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=list(revise_keys))
+    target = 'pretrain' if hasattr(model, 'encoder') else 'recognizer' if hasattr(model, 'backbone') else 'backbone'
+    load_pretrained_checkpoint(model, checkpoint, source=str(filename), target=target, logger=logger)
+    return checkpoint

@@ -119,8 +119,9 @@ def test_demo_prints_top5_and_writes_video(tmp_path, toy_video):
     init_default_scope('videofm')
     model = MODELS.build(Config.fromfile(str(cfg)).model)
     model.init_weights()
-    ckpt = tmp_path / 'model.pth'
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    from safetensors.torch import save_file
+    ckpt = tmp_path / 'model.safetensors'  # demos read every checkpoint format (tasks.common.runner)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
     labels = tmp_path / 'labels.txt'
     labels.write_text('\n'.join(f'class_{i}' for i in range(6)))
     out = tmp_path / 'out' / 'demo.mp4'

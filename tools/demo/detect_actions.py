@@ -86,10 +86,10 @@ def main(argv=None):
     from mmengine.config import Config
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
 
     import mmaction.models  # noqa: F401
     import tasks  # noqa: F401
+    from tasks.common.runner import load_model_checkpoint
     from backbones.registry import MODELS
     from tasks.ava.metric import read_label_map
     from tasks.common.visualize import put_lines
@@ -106,7 +106,7 @@ def main(argv=None):
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'videofm')), \
             tempfile.TemporaryDirectory() as tmp:
         model = MODELS.build(cfg.model)
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        load_model_checkpoint(model, args.checkpoint)
         model.to(args.device).eval()
         pipeline = Compose(cfg.test_pipeline)
         fdir = frames_dir(args.video, tmp)

@@ -81,9 +81,9 @@ def main(argv=None):
     import numpy as np
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
 
     import tasks  # noqa: F401
+    from tasks.common.runner import load_model_checkpoint
     from backbones.registry import MODELS
     from tasks.common.visualize import label_lines
 
@@ -96,7 +96,7 @@ def main(argv=None):
     model_cfg = cfg.model
     model_cfg.backbone.pop('init_cfg', None)  # weights come from CKPT
     model = MODELS.build(model_cfg)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    load_model_checkpoint(model, args.checkpoint)
     model.to(args.device).eval()
     scores = predict(video, cfg, model)
     if len(classes) != len(scores):
