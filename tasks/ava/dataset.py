@@ -11,8 +11,8 @@ from mmaction.datasets import AVADataset
 from mmengine.logging import print_log
 
 from backbones.registry import DATASETS
-from tasks.common.toy_data import _local_rank_and_dist
-from .toy import ensure_ava
+from tasks.common.toy_data import ensure_on_each_node
+from .toy import _check, _matches, ensure_ava
 
 __all__ = ['CheckedAVADataset', 'ToyAVADataset', 'validate_ava_csv']
 
@@ -129,16 +129,5 @@ class ToyAVADataset(CheckedAVADataset):
             raise ValueError(f'ToyAVADataset needs toy=dict(root=..., ...), got {toy!r}')
         toy = dict(toy)
         root = Path(toy.pop('root'))
-        rank, distributed = _local_rank_and_dist()
-        error: Optional[BaseException] = None
-        if rank == 0:
-            try:
-                ensure_ava(root, **toy)
-            except Exception as err:  # reach the barrier anyway
-                error = err
-        if distributed:
-            import torch.distributed as dist
-            dist.barrier()
-        if error is not None:
-            raise error
+        ensure_on_each_node(lambda: ensure_ava(root, **toy), lambda: _matches(root, _check(toy)), root)
         super().__init__(**kwargs)

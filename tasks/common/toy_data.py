@@ -35,7 +35,7 @@ import shutil
 import sys
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -508,6 +508,31 @@ def _local_rank_and_dist() -> Tuple[int, bool]:
     return rank, True
 
 
+def ensure_on_each_node(ensure: Callable[[], Any], exists: Callable[[], bool], root: Path) -> None:
+    """Generate toy data once per node: ``ensure()`` runs on local rank 0 (or in a non-distributed run); the
+    other ranks wait on a barrier and then check ``exists()``. Rank 0 reaches the barrier even when it fails,
+    so no rank hangs; its error is raised after the barrier.
+    """
+    rank, distributed = _local_rank_and_dist()
+    if not distributed:
+        ensure()
+        return
+    import torch.distributed as dist
+    error: Optional[BaseException] = None
+    if rank == 0:
+        try:
+            ensure()
+        except Exception as err:  # reach the barrier anyway so other ranks do not hang
+            error = err
+    dist.barrier()
+    if error is not None:
+        raise error
+    if not exists():
+        raise RuntimeError(f'tasks/common/toy_data.py: rank {dist.get_rank()} does not see the toy dataset at '
+                           f'{root} after local rank 0 generated it; is the path on a file system this rank '
+                           'can read?')
+
+
 class ToyVideoDataset(RobustDatasetMixin, VideoDataset):
     """mmaction2 ``VideoDataset`` that generates its toy recognition data when it is missing.
 
@@ -540,25 +565,8 @@ class ToyVideoDataset(RobustDatasetMixin, VideoDataset):
                              f'with the kwargs of ensure_recognition, got toy={toy!r}')
         toy = dict(toy)
         root = Path(toy.pop('root'))
-        rank, distributed = _local_rank_and_dist()
-        if not distributed:
-            ensure_recognition(root, **toy)
-        else:
-            import torch.distributed as dist
-            error: Optional[BaseException] = None
-            if rank == 0:
-                try:
-                    ensure_recognition(root, **toy)
-                except Exception as err:  # reach the barrier anyway so other ranks do not hang
-                    error = err
-            dist.barrier()
-            if error is not None:
-                raise error
-            params, _ = _requested_params(toy)
-            if not _check_existing(root, params):
-                raise RuntimeError(f'tasks/common/toy_data.py: rank {dist.get_rank()} does not see the '
-                                   f'toy dataset at {root} after local rank 0 generated it; is the path '
-                                   'on a file system this rank can read?')
+        ensure_on_each_node(lambda: ensure_recognition(root, **toy),
+                            lambda: _check_existing(root, _requested_params(toy)[0]), root)
         classes = (root / 'classes.txt').read_text().split()
         kwargs['metainfo'] = {'classes': classes, **(kwargs.get('metainfo') or {})}
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)

@@ -20,6 +20,34 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 
+def _generate(args: argparse.Namespace, ensure: Callable, params: dict) -> Path:
+    """``--overwrite`` (only a folder holding a toy set), then ``ensure(out, progress, **params)``; a parameter
+    mismatch error gets the ``--overwrite`` hint."""
+    if args.overwrite and args.out.exists():
+        if not (args.out / 'toy_meta.json').is_file():
+            raise ValueError(f'--overwrite refuses to delete {args.out}: it has no toy_meta.json, so it '
+                             'is not a toy dataset')
+        shutil.rmtree(args.out)
+    try:
+        return ensure(args.out, progress=not args.quiet, **params)
+    except ValueError as err:
+        if 'different parameters' in str(err):
+            raise ValueError(f'{err} (or pass --overwrite to regenerate it)') from err
+        raise
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    """Arguments every subcommand takes: --out, --seed, --overwrite, --quiet."""
+    p.add_argument('--out', required=True, type=Path, default=argparse.SUPPRESS,
+                   help='output folder; an existing toy set with the same parameters is reused, one with '
+                   'different parameters is an error (see --overwrite)')
+    p.add_argument('--seed', type=int, default=0, help='base random seed')
+    p.add_argument('--overwrite', action='store_true',
+                   help='delete OUT first if it holds a toy dataset (a folder with toy_meta.json), then '
+                   'regenerate')
+    p.add_argument('--quiet', action='store_true', help='no progress output')
+
+
 def _run_recognition(args: argparse.Namespace) -> int:
     """Generate (or reuse) the toy recognition dataset described by ``args``.
 
@@ -34,17 +62,7 @@ def _run_recognition(args: argparse.Namespace) -> int:
     params = dict(num_train=args.num_train, num_val=args.num_val, num_classes=args.num_classes,
                   num_frames=args.num_frames, size=args.size, fps=args.fps, seed=args.seed)
     start = time.perf_counter()
-    if args.overwrite and args.out.exists():
-        if not (args.out / 'toy_meta.json').is_file():
-            raise ValueError(f'--overwrite refuses to delete {args.out}: it has no toy_meta.json, so it '
-                             'is not a toy dataset')
-        shutil.rmtree(args.out)
-    try:
-        root = ensure_recognition(args.out, progress=not args.quiet, **params)
-    except ValueError as err:
-        if 'different parameters' in str(err):
-            raise ValueError(f'{err} (or pass --overwrite to regenerate it)') from err
-        raise
+    root = _generate(args, ensure_recognition, params)
     elapsed = time.perf_counter() - start
     print(f'toy recognition dataset ready at {root} ({elapsed:.1f} s)\n'
           f'  ann_file:    {root / "train_list.txt"} / {root / "val_list.txt"}\n'
@@ -70,21 +88,14 @@ def _add_recognition(subparsers: argparse._SubParsersAction) -> None:
         '00000.mp4 LABEL"), OUT/classes.txt and OUT/toy_meta.json. Use ann_file=OUT/train_list.txt '
         'and data_prefix=dict(video=OUT) in a config.',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--out', required=True, type=Path, default=argparse.SUPPRESS,
-                   help='output folder; an existing toy set with the same parameters is reused, one with '
-                   'different parameters is an error (see --overwrite)')
+    _add_common(p)
     p.add_argument('--num-train', type=int, default=d['num_train'], help='training clips')
     p.add_argument('--num-val', type=int, default=d['num_val'], help='validation clips')
     p.add_argument('--num-classes', type=int, default=d['num_classes'], help='motion directions')
     p.add_argument('--num-frames', type=int, default=d['num_frames'], help='frames per clip')
     p.add_argument('--size', type=int, default=d['size'], help='frame height and width (even)')
     p.add_argument('--fps', type=int, default=d['fps'], help='frame rate written to the mp4 files')
-    p.add_argument('--seed', type=int, default=d['seed'], help='base random seed')
-    p.add_argument('--overwrite', action='store_true',
-                   help='delete OUT first if it holds a toy dataset (a folder with toy_meta.json), then '
-                   'regenerate')
-    p.add_argument('--quiet', action='store_true', help='no progress output')
-    p.set_defaults(func=_run_recognition)
+    p.set_defaults(func=_run_recognition, seed=d['seed'])
 
 
 def _run_ava(args: argparse.Namespace) -> int:
@@ -101,17 +112,7 @@ def _run_ava(args: argparse.Namespace) -> int:
     params = dict(num_train=args.num_train, num_val=args.num_val, seconds=args.seconds, height=args.height,
                   width=args.width, seed=args.seed)
     start = time.perf_counter()
-    if args.overwrite and args.out.exists():
-        if not (args.out / 'toy_meta.json').is_file():
-            raise ValueError(f'--overwrite refuses to delete {args.out}: it has no toy_meta.json, so it '
-                             'is not a toy dataset')
-        shutil.rmtree(args.out)
-    try:
-        root = ensure_ava(args.out, progress=not args.quiet, **params)
-    except ValueError as err:
-        if 'different parameters' in str(err):
-            raise ValueError(f'{err} (or pass --overwrite to regenerate it)') from err
-        raise
+    root = _generate(args, ensure_ava, params)
     files = toy_ava_files(root)
     print(f'toy AVA dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
           f'  rawframes:  {files["frames"]}/VIDEO_ID/img_00001.jpg (30 fps, timestamp_start 900, '
@@ -139,19 +140,13 @@ def _add_ava(subparsers: argparse._SubParsersAction) -> None:
         '{train,val}_excluded_timestamps.csv, {train,val}_proposals.pkl, action_list.pbtxt and OUT/toy_meta.json. '
         'Use with mmaction2\'s AVADataset (timestamp_end=900+SECONDS).',
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--out', required=True, type=Path, default=argparse.SUPPRESS,
-                   help='output folder; an existing toy set with the same parameters is reused, one with '
-                   'different parameters is an error (see --overwrite)')
+    _add_common(p)
     p.add_argument('--num-train', type=int, default=d['num_train'], help='training videos')
     p.add_argument('--num-val', type=int, default=d['num_val'], help='validation videos')
     p.add_argument('--seconds', type=int, default=d['seconds'], help='seconds per video (keyframes 902..900+S-2)')
     p.add_argument('--height', type=int, default=d['height'], help='frame height')
     p.add_argument('--width', type=int, default=d['width'], help='frame width')
-    p.add_argument('--seed', type=int, default=d['seed'], help='base random seed')
-    p.add_argument('--overwrite', action='store_true',
-                   help='delete OUT first if it holds a toy dataset (a folder with toy_meta.json), then regenerate')
-    p.add_argument('--quiet', action='store_true', help='no progress output')
-    p.set_defaults(func=_run_ava)
+    p.set_defaults(func=_run_ava, seed=d['seed'])
 
 
 #: Subcommand registrars, one per dataset kind (add ``_add_ava``, ``_add_tad``, ... here).
