@@ -4,6 +4,7 @@ from backbones.registry import DATASETS
 from .hooks import CurvesHook, EpochSeedHook, NonFiniteLossHook, VideoVisualizationHook
 from .layer_decay import LayerDecayOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
+from .rawframes import CheckedRawFrameDecode, RawframeListDataset, RepeatAugRawframeListDataset
 from .robust import (RepeatAugVideoListDataset, RobustDataset, RobustDatasetMixin, SkippedSamplesHook,
                      VideoListDataset)
 from .runner import VideoFMRunner
@@ -14,5 +15,6 @@ DATASETS.register_module(module=ToyVideoDataset)
 __all__ = [
     'AutocastOptimWrapper', 'CurvesHook', 'EpochSeedHook', 'LayerDecayOptimWrapperConstructor', 'NonFiniteLossHook',
     'ToyVideoDataset', 'VideoFMRunner', 'VideoVisualizationHook',
-    'RepeatAugVideoListDataset', 'RobustDataset', 'RobustDatasetMixin', 'SkippedSamplesHook', 'VideoListDataset'
+    'RepeatAugVideoListDataset', 'RobustDataset', 'RobustDatasetMixin', 'SkippedSamplesHook', 'VideoListDataset',
+    'CheckedRawFrameDecode', 'RawframeListDataset', 'RepeatAugRawframeListDataset'
 ]

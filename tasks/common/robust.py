@@ -3,17 +3,21 @@
 
 Policy (README section)
 -----------------------
-Every VideoFM video dataset (``ToyVideoDataset``, ``VideoListDataset``, and any dataset wrapped in
-``RobustDataset``) takes ``on_error=None | 'skip' | 'raise'``.
+Every VideoFM video dataset (``ToyVideoDataset``, ``VideoListDataset``, ``RepeatAugVideoListDataset``, the
+rawframe lists ``RawframeListDataset`` / ``RepeatAugRawframeListDataset`` of :mod:`tasks.common.rawframes`,
+and any dataset wrapped in ``RobustDataset``) takes ``on_error=None | 'skip' | 'raise'``. The annotation
+checks live in :mod:`tasks.common.annotations`.
 
 * **Annotation errors fail when the dataset is built**, with one message naming the annotation file, the
   line (or row) and the problem, plus how many other rows are bad: a malformed row (wrong number of
   fields), a non-integer or negative label, a label ``>= num_classes`` (when the dataset knows it from
   ``num_classes`` or ``metainfo['classes']``), a video file that does not exist (local paths only; URLs
-  are not checked; ``check_files=False`` turns the check off). With ``on_error='skip'`` the bad rows are
-  dropped instead and one warning gives their count per problem.
+  are not checked; ``check_files=False`` turns the check off); for rawframe lists a frame count that is not a
+  positive integer and a missing first or last frame file (wrong folder, ``filename_tmpl`` or count). With
+  ``on_error='skip'`` the bad rows are dropped instead and one warning gives their count per problem.
 * **Unreadable videos are found when they are loaded**: an empty, truncated or corrupt file, a file that
-  is not a video, a container without a video stream, a decode error. In training (default, or
+  is not a video, a container without a video stream, a decode error; for rawframes a missing or undecodable
+  frame file, or a frame of another size. In training (default, or
   ``on_error='skip'``) the sample is skipped with a warning naming the file and the decoder's error on one
   line, MMEngine's refetch replaces it with another random sample, and the run goes on.
   ``SkippedSamplesHook`` (``custom_hooks = [dict(type='SkippedSamplesHook')]``) reports the number of
@@ -66,28 +70,25 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmaction.datasets import RepeatAugDataset, VideoDataset
+from mmaction.datasets import RawframeDataset, RepeatAugDataset, VideoDataset
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from torch.utils.data import Dataset
 
 from backbones.registry import DATASETS, HOOKS
 
+from .annotations import (MAX_LISTED, AnnotationError, apply_annotation_policy, parse_rawframe_list,
+                          parse_video_list, validate_data_list)
+
 __all__ = [
-    'AnnotationError', 'UnreadableVideoError', 'SkipLog', 'describe_error', 'parse_video_list',
-    'validate_data_list', 'RobustDatasetMixin', 'VideoListDataset', 'RobustDataset', 'SkippedSamplesHook', 'find_skip_logs', 'format_skipped'
+    'AnnotationError', 'UnreadableVideoError', 'SkipLog', 'describe_error', 'RobustDatasetMixin', 'VideoListDataset',
+    'RepeatAugVideoListDataset', 'RobustDataset', 'SkippedSamplesHook', 'find_skip_logs', 'format_skipped'
 ]
 
 ON_ERROR = (None, 'skip', 'raise')
 #: Exceptions that are bugs in code or config, never a bad video: always re-raised.
 PROGRAMMING_ERRORS = (KeyError, TypeError, AttributeError, NameError, ImportError, NotImplementedError,
                       AssertionError, SyntaxError, MemoryError)
-#: At most this many problems are listed in one message.
-_MAX_LISTED = 10
-
-
-class AnnotationError(ValueError):
-    """An annotation file has bad rows (raised when the dataset is built)."""
 
 
 class UnreadableVideoError(RuntimeError):
@@ -128,156 +129,6 @@ def describe_error(err: BaseException, filename: Optional[str] = None, max_len: 
         text = f'cannot open the container (truncated, empty or not a video); {text}'
     text = f'{type(err).__name__}: {text}'
     return text if len(text) <= max_len else text[:max_len - 3] + '...'
-
-
-# ----------------------------------------------------------------------------------------------------
-# Build time: annotation checks
-# ----------------------------------------------------------------------------------------------------
-def _is_remote(path: str) -> bool:
-    return '://' in path or path.startswith('s3:')
-
-
-def _video_exists(path: str) -> bool:
-    if _is_remote(path):
-        return True
-    if osp.splitext(path)[0] == path and not osp.isfile(path):  # DecordInit appends .mp4 then
-        return osp.isfile(path + '.mp4')
-    return osp.isfile(path)
-
-
-def _label_problem(label: Any, num_classes: Optional[int]) -> Optional[str]:
-    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
-        return f'label {label!r} is not an integer'
-    if label < 0:
-        return f'label {label} is negative'
-    if num_classes is not None and label >= num_classes:
-        return f'unknown label {label} (>= num_classes {num_classes})'
-    return None
-
-
-def _parse_int(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def parse_video_list(ann_file: str, data_prefix: Optional[str] = None, delimiter: str = ' ',
-                     multi_class: bool = False, num_classes: Optional[int] = None, test_mode: bool = False,
-                     check_files: bool = True) -> Tuple[List[dict], List[Tuple[str, str, str]]]:
-    """Parse an mmaction2 ``VideoDataset`` list file (``path label`` per line) and check every row.
-
-    Same result as ``VideoDataset.load_data_list`` for a good file (blank lines are ignored; a row without
-    label gets label -1, in test mode only), but every problem is reported with its line number.
-
-    Args:
-        ann_file (str): The list file.
-        data_prefix (str, optional): Joined in front of every path (``data_prefix['video']``).
-        delimiter (str): Field separator.
-        multi_class (bool): Rows hold ``path label label ...``.
-        num_classes (int, optional): Labels must be below it.
-        test_mode (bool): Allow rows without a label.
-        check_files (bool): Check that local video files exist.
-
-    Returns:
-        tuple[list[dict], list[tuple[str, str, str]]]: the ``dict(filename, label)`` of the good rows, and
-        ``(where, kind, detail)`` for each bad row, ``where`` like ``'line 4'`` and ``kind`` one of
-        ``'malformed row'``, ``'bad label'``, ``'missing video'``.
-    """
-    if not osp.isfile(ann_file):
-        raise FileNotFoundError(f'annotation file {ann_file} does not exist')
-    data_list, problems = [], []
-    with open(ann_file, 'r', encoding='utf-8') as f:
-        lines = f.read().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f'line {lineno}'
-        fields = line.strip().split(delimiter)
-        if multi_class:
-            ok = len(fields) >= 2
-            expected = 'a path and at least one label'
-        else:
-            ok = len(fields) == 2 or (len(fields) == 1 and test_mode)
-            expected = 'a path and a label' + (' (or a path only, in test mode)' if test_mode else '')
-        if not ok:
-            problems.append((where, 'malformed row', f'{len(fields)} field(s) separated by {delimiter!r} in '
-                             f'{line.strip()!r}, expected {expected}'))
-            continue
-        filename = fields[0]
-        if len(fields) == 1:
-            labels, label = [], -1
-        else:
-            labels = [_parse_int(x) for x in fields[1:]]
-            label = labels if multi_class else labels[0]
-        bad = next((p for p in (_label_problem(x, num_classes) for x in labels) if p), None)
-        if bad is not None:
-            problems.append((where, 'bad label', f'{bad} in {line.strip()!r}'))
-            continue
-        if data_prefix is not None:
-            filename = osp.join(data_prefix, filename)
-        if check_files and not _video_exists(filename):
-            problems.append((where, 'missing video', f'video file not found: {filename}'))
-            continue
-        data_list.append(dict(filename=filename, label=label))
-    return data_list, problems
-
-
-def validate_data_list(data_list: Sequence[dict], num_classes: Optional[int] = None,
-                       check_files: bool = True) -> Tuple[List[int], List[Tuple[str, str, str]]]:
-    """Check an already loaded ``data_list`` (any mmaction2 dataset): labels and file existence.
-
-    Args:
-        data_list (Sequence[dict]): Entries with ``filename`` (a video) or ``frame_dir`` (a folder of
-            frames) and optionally ``label`` (an int or a list of ints).
-        num_classes (int, optional): Labels must be below it.
-        check_files (bool): Check that local files / folders exist.
-
-    Returns:
-        tuple[list[int], list[tuple[str, str, str]]]: indices of the good entries and
-        ``(where, kind, detail)`` for each bad one, ``where`` like ``'row 4'`` (1-based).
-    """
-    good, problems = [], []
-    for i, info in enumerate(data_list):
-        where = f'row {i + 1}'
-        labels = info.get('label', [])
-        labels = [] if labels is None else labels
-        labels = list(labels) if isinstance(labels, (list, tuple, np.ndarray)) else [labels]
-        labels = [x for x in labels if not (len(labels) == 1 and x == -1)]  # mmaction's "no label"
-        bad = next((p for p in (_label_problem(x, num_classes) for x in labels) if p), None)
-        if bad is not None:
-            problems.append((where, 'bad label', bad))
-            continue
-        if check_files:
-            if 'filename' in info and not _video_exists(str(info['filename'])):
-                problems.append((where, 'missing video', f'video file not found: {info["filename"]}'))
-                continue
-            if 'frame_dir' in info and not _is_remote(str(info['frame_dir'])) and not osp.isdir(info['frame_dir']):
-                problems.append((where, 'missing video', f'frame folder not found: {info["frame_dir"]}'))
-                continue
-        good.append(i)
-    return good, problems
-
-
-def _apply_annotation_policy(problems: List[Tuple[str, str, str]], total: int, ann_file: str,
-                             on_error: Optional[str]) -> None:
-    """Raise one AnnotationError for ``problems`` unless ``on_error='skip'``; then warn once."""
-    if not problems:
-        return
-    if on_error != 'skip' or len(problems) == total:
-        where, _, detail = problems[0]
-        more = ''
-        if len(problems) > 1:
-            listed = ', '.join(w for w, _, _ in problems[1:1 + _MAX_LISTED])
-            more = f' ({len(problems) - 1} more bad row(s): {listed}{", ..." if len(problems) > _MAX_LISTED + 1 else ""})'
-        hint = ('every row is bad' if on_error == 'skip' else "fix the file, or pass on_error='skip' to the "
-                'dataset to drop the bad rows')
-        raise AnnotationError(f'{ann_file} {where}: {detail}{more}; {hint}')
-    kinds = Counter(kind for _, kind, _ in problems)
-    summary = ', '.join(f'{n} {kind}' for kind, n in kinds.items())
-    examples = '; '.join(f'{w}: {d}' for w, _, d in problems[:3])
-    print_log(f"{ann_file}: dropped {len(problems)} of {total} rows (on_error='skip'): {summary}. "
-              f'First: {examples}', logger='current', level=logging.WARNING)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -440,12 +291,19 @@ class RobustDatasetMixin:
 
     def load_data_list(self) -> List[dict]:
         """Load and check the annotations; raise :class:`AnnotationError` or drop bad rows."""
-        if self._next_load_data_list() is VideoDataset.load_data_list:
-            prefix = (self.data_prefix or {}).get('video')
+        own_loader = self._next_load_data_list()
+        if own_loader is VideoDataset.load_data_list:
             data_list, problems = parse_video_list(
-                self.ann_file, prefix, delimiter=getattr(self, 'delimiter', ' '),
+                self.ann_file, (self.data_prefix or {}).get('video'), delimiter=getattr(self, 'delimiter', ' '),
                 multi_class=getattr(self, 'multi_class', False), num_classes=self._known_num_classes(),
                 test_mode=self.test_mode, check_files=self.check_files)
+            total = len(data_list) + len(problems)
+        elif own_loader is RawframeDataset.load_data_list:
+            data_list, problems = parse_rawframe_list(
+                self.ann_file, (self.data_prefix or {}).get('img'), filename_tmpl=self.filename_tmpl,
+                start_index=self.start_index, with_offset=self.with_offset,
+                multi_class=getattr(self, 'multi_class', False), num_classes=self._known_num_classes(),
+                test_mode=self.test_mode, check_files=self.check_files, modality=self.modality)
             total = len(data_list) + len(problems)
         else:
             try:
@@ -455,7 +313,7 @@ class RobustDatasetMixin:
                     from err
             good, problems = validate_data_list(full, self._known_num_classes(), self.check_files)
             data_list, total = [full[i] for i in good], len(full)
-        _apply_annotation_policy(problems, total, self.ann_file, self.on_error)
+        apply_annotation_policy(problems, total, self.ann_file, self.on_error)
         return data_list
 
     def prepare_data(self, idx: int) -> Any:
@@ -535,7 +393,7 @@ class RobustDataset(Dataset):
                                                                     else None)
         self._indices, problems = validate_data_list(infos, num_classes, check_files)
         ann_file = getattr(self.dataset, 'ann_file', type(self.dataset).__name__)
-        _apply_annotation_policy(problems, len(infos), ann_file, on_error)
+        apply_annotation_policy(problems, len(infos), ann_file, on_error)
         self._infos = infos
 
     @property
@@ -594,9 +452,9 @@ def find_skip_logs(dataset: Any) -> List[SkipLog]:
 def format_skipped(records: Sequence[Tuple[str, str]]) -> str:
     """``"N samples skipped this epoch: file (reason) xK, ..."``."""
     per_file = Counter(records)
-    parts = [f'{f} ({r})' + (f' x{n}' if n > 1 else '') for (f, r), n in list(per_file.items())[:_MAX_LISTED]]
-    if len(per_file) > _MAX_LISTED:
-        parts.append(f'... and {len(per_file) - _MAX_LISTED} more file(s)')
+    parts = [f'{f} ({r})' + (f' x{n}' if n > 1 else '') for (f, r), n in list(per_file.items())[:MAX_LISTED]]
+    if len(per_file) > MAX_LISTED:
+        parts.append(f'... and {len(per_file) - MAX_LISTED} more file(s)')
     return f'{len(records)} samples skipped this epoch: ' + ', '.join(parts)
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tasks.common import robust  # noqa: E402
+from tasks.common import annotations  # noqa: E402
 from tasks.common.robust import (AnnotationError, RobustDataset, UnreadableVideoError,  # noqa: E402
                                  VideoListDataset, describe_error)
 from tasks.common.toy_data import ToyVideoDataset, ensure_recognition, render_recognition_clip  # noqa: E402
@@ -118,7 +118,7 @@ def test_all_bad_rows_are_counted_and_skip_drops_them(toy, monkeypatch):
                        r"line 6\); .*on_error='skip'"):
         toy_dataset(toy)
     warnings = []
-    monkeypatch.setattr(robust, 'print_log', lambda msg, **kw: warnings.append(msg))
+    monkeypatch.setattr(annotations, 'print_log', lambda msg, **kw: warnings.append(msg))
     dataset = toy_dataset(toy, on_error='skip')
     assert len(dataset) == 6
     assert len(warnings) == 1, warnings

@@ -14,3 +14,17 @@ def toy_video(tmp_path_factory):
         writer.write(frame)
     writer.release()
     return path
+
+
+@pytest.fixture(scope='session')
+def toy_rawframes(toy_video, tmp_path_factory):
+    """The toy video as a rawframe folder ``root/toy/img_00001.jpg ...`` (72 frames, decoded with decord) and
+    its one-row rawframe list ``root/list.txt`` (label 1)."""
+    import decord
+    root = tmp_path_factory.mktemp('rawframes')
+    frames = decord.VideoReader(str(toy_video))
+    (root / 'toy').mkdir()
+    for i in range(len(frames)):
+        cv2.imwrite(str(root / 'toy' / f'img_{i + 1:05}.jpg'), frames[i].asnumpy()[..., ::-1])
+    (root / 'list.txt').write_text(f'toy {len(frames)} 1\n')
+    return root

@@ -2,6 +2,7 @@
 preprocessor with mixup/cutmix, layer-decay optimizer) and one multi-view test step (its own test pipeline)
 on a real toy video."""
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -100,14 +101,18 @@ def test_config_contract(path):
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
-def test_config_tiny_train_and_multiview_test_step(path, toy_video):
+def test_config_tiny_train_and_multiview_test_step(path, toy_video, toy_rawframes):
     cfg = tiny_config(path)
     init_default_scope('videofm')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    info = dict(filename=str(toy_video), label=1, start_index=0, modality='RGB')
+    if any(t['type'] == 'CheckedRawFrameDecode' for t in cfg.train_dataloader.dataset.pipeline):
+        info = dict(frame_dir=str(toy_rawframes / 'toy'), total_frames=72, filename_tmpl='img_{:05}.jpg', label=1,
+                    start_index=1, modality='RGB')
+    else:
+        info = dict(filename=str(toy_video), label=1, start_index=0, modality='RGB')
 
     train = Compose(cfg.train_dataloader.dataset.pipeline)
     batch = pseudo_collate([train(dict(info)) for _ in range(2)])
@@ -126,3 +131,79 @@ def test_config_tiny_train_and_multiview_test_step(path, toy_video):
     score = out[0].pred_score
     assert score.shape == (cfg.model.cls_head.num_classes,)
     assert torch.allclose(score.sum(), torch.tensor(1.), atol=1e-5)  # mean of softmax over views
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rawframe lists: each config with its dataset base swapped for the *_rawframes.py one
+# ---------------------------------------------------------------------------------------------------------
+RAWFRAME_BASES = ('kinetics400', 'kinetics600', 'kinetics700', 'kinetics710', 'sthv2', 'ucf101', 'hmdb51')
+# The K600 / K700 evaluation configs set their video lists themselves (no dataset base of their own).
+NO_RAWFRAME_VARIANT = ('toy', '_test_k600', '_test_k700')
+RAWFRAME_CONFIGS = [p for p in CONFIGS if not any(s in p.stem for s in NO_RAWFRAME_VARIANT)]
+DATASET_TYPES = {'VideoListDataset': 'RawframeListDataset', 'RepeatAugVideoListDataset': 'RepeatAugRawframeListDataset'}
+
+
+def rawframe_variant(path: Path, out_dir: Path) -> Path:
+    """Copy ``path`` (and the sibling configs it inherits) into ``out_dir`` with every dataset base replaced by
+    its ``*_rawframes.py`` twin: what a user does to train a config on extracted frames."""
+    text = path.read_text().replace("'../_base_/", f"'{ROOT}/configs/_base_/")
+    for name in RAWFRAME_BASES:
+        text = text.replace(f"/datasets/{name}.py'", f"/datasets/{name}_rawframes.py'")
+    for sibling in re.findall(r"'\./([\w.-]+\.py)'", text):
+        rawframe_variant(path.parent / sibling, out_dir)
+    out = out_dir / path.name
+    out.write_text(text)
+    return out
+
+
+def test_every_dataset_base_has_a_rawframe_twin():
+    bases = ROOT / 'configs/_base_/datasets'
+    for name in RAWFRAME_BASES:
+        assert (bases / f'{name}.py').is_file() and (bases / f'{name}_rawframes.py').is_file(), name
+
+
+@pytest.mark.parametrize('path', RAWFRAME_CONFIGS, ids=lambda p: p.stem)
+def test_rawframe_variant_reads_frames_with_the_same_recipe(path, tmp_path):
+    video = Config.fromfile(str(path))
+    raw = Config.fromfile(str(rawframe_variant(path, tmp_path)))
+    assert raw.model == video.model and raw.optim_wrapper == video.optim_wrapper
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        v, r = video[loader], raw[loader]
+        assert r.batch_size == v.batch_size and r.get('collate_fn') == v.get('collate_fn')
+        assert r.dataset.type == DATASET_TYPES[v.dataset.type]
+        assert r.dataset.num_classes == v.dataset.num_classes
+        for key in ('num_repeats', 'sample_once', 'test_mode'):
+            assert r.dataset.get(key) == v.dataset.get(key), key
+        assert r.dataset.ann_file.endswith('_rawframes.txt') and 'rawframes' in r.dataset.data_prefix['img']
+        assert set(r.dataset.data_prefix) == {'img'}
+        # same sampling and augmentation; frames read from JPEG files instead of decoded from the video
+        expected = [dict(type='CheckedRawFrameDecode') if t['type'] == 'DecordDecode' else t
+                    for t in v.dataset.pipeline if t['type'] != 'DecordInit']
+        assert r.dataset.pipeline == expected
+
+
+@pytest.mark.parametrize('name', ['vit-b-p16_vmaev2-pre_90e_k400', 'umt-b-p16_umt-pre_30e_ssv2',
+                                  'vit-g-p14_vmaev2-pre-k710-ft_30e_ucf101'])
+def test_rawframe_config_tiny_train_and_test_step(name, toy_rawframes, tmp_path):
+    """The datasets the rawframe configs build (repeated augmentation in training) feed a train and a
+    multi-view test step."""
+    from mmaction.datasets import repeat_pseudo_collate
+    from mmengine.registry import DATASETS
+    cfg = tiny_config(rawframe_variant(ROOT / 'configs/recognition' / f'{name}.py', tmp_path))
+    init_default_scope('videofm')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    data = dict(ann_file=str(toy_rawframes / 'list.txt'), data_prefix=dict(img=str(toy_rawframes)))
+    train = DATASETS.build(dict(cfg.train_dataloader.dataset, **data))
+    batch = repeat_pseudo_collate([train[0], train[0]])
+    assert len(batch['inputs']) == 2 * cfg.train_dataloader.dataset.num_repeats
+    model.train()
+    assert torch.isfinite(model.train_step(batch, optim_wrapper)['loss_cls'])
+    test = DATASETS.build(dict(cfg.test_dataloader.dataset, **data))
+    sample = test[0]
+    assert sample['inputs'].shape[:2] == (expected_views(cfg), 3)
+    model.eval()
+    with torch.no_grad():
+        score = model.test_step(pseudo_collate([sample]))[0].pred_score
+    assert torch.allclose(score.sum(), torch.tensor(1.), atol=1e-5)

@@ -273,3 +273,29 @@ def test_test_tool_loads_official_and_safetensors_checkpoints(tmp_path, toy_root
     assert scores[0].std() > 0  # trained weights, not a constant
     torch.testing.assert_close(scores[1], scores[0])
     torch.testing.assert_close(scores[2], scores[0])
+
+
+def test_rawframe_toy_config_trains_and_tests(tmp_path, toy_root):
+    """The commands in the rawframe toy config's header, then tools/train.py and tools/test.py on that config:
+    frames extracted from the toy videos, read through RawframeListDataset + CheckedRawFrameDecode."""
+    config = ROOT / 'configs/recognition/vit-tiny-p8_scratch_10e_toy-motion-rawframes.py'
+    frames = tmp_path / 'data/toy_motion_rawframes'  # the config's data_root, relative to the working dir
+    for split in ('train', 'val'):
+        out = run([ROOT / 'tools/data/extract_frames.py', toy_root / f'{split}_list.txt', toy_root, frames,
+                   '--quiet', '--strict'], cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+    rows = (frames / 'val_list_rawframes.txt').read_text().splitlines()
+    assert len(rows) == TOY['num_val'] and all(int(r.split()[1]) == TOY['num_frames'] for r in rows)
+    small = ['--cfg-options', 'train_cfg.max_epochs=2', 'train_cfg.val_interval=1', 'model.backbone.depth=1',
+             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
+    work = tmp_path / 'work'
+    out = run([ROOT / 'tools/train.py', config, '--work-dir', work, *small], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    val = metric(out.stdout + out.stderr, 'val')
+    assert len(val) == 2
+    out = run([ROOT / 'tools/test.py', config, work / 'epoch_2.pth', '--work-dir', tmp_path / 'test', *small],
+              cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert metric(out.stdout + out.stderr, 'test') == [val[-1]]

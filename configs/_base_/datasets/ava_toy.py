@@ -13,7 +13,7 @@ meta_keys = ('img_shape', 'img_key', 'video_id', 'timestamp', 'crop_quadruple', 
 
 train_pipeline = [
     dict(type='SampleAVAFrames', clip_len=clip_len, frame_interval=frame_interval),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(type='RandomRescale', scale_range=(short_side, short_side * 5 // 4)),
     dict(type='RandomCrop', size=short_side),
     dict(type='Flip', flip_ratio=0.5),
@@ -22,7 +22,7 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(type='SampleAVAFrames', clip_len=clip_len, frame_interval=frame_interval, test_mode=True),
-    dict(type='RawFrameDecode'),
+    dict(type='CheckedRawFrameDecode'),
     dict(type='Resize', scale=(-1, short_side)),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),

@@ -62,3 +62,26 @@ umt_ssv2_train_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', c
 umt_ssv2_val_pipeline = umt_val_pipeline
 umt_ssv2_test_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', clip_len=8, num_clips=2,
                                                           test_mode=True), dict(type='DecordDecode'), *_test_tail]
+
+
+# The same pipelines on rawframe folders (mmaction2's RawframeDataset lists, see kinetics400_rawframes.py):
+# no DecordInit, CheckedRawFrameDecode (RawFrameDecode that names a missing or corrupt frame file) instead of
+# DecordDecode. The *_rawframes.py dataset bases rebind the names above to these, so a leaf config that picks
+# e.g. {{_base_.umt_train_pipeline}} reads rawframes once its dataset base is a rawframe one.
+def _rawframes(pipeline):
+    return [dict(type='CheckedRawFrameDecode') if t['type'] == 'DecordDecode' else t for t in pipeline
+            if t['type'] != 'DecordInit']
+
+
+rawframe_train_pipeline = _rawframes(train_pipeline)
+rawframe_val_pipeline = _rawframes(val_pipeline)
+rawframe_test_pipeline = _rawframes(test_pipeline)
+rawframe_umt_train_pipeline = _rawframes(umt_train_pipeline)
+rawframe_umt_val_pipeline = _rawframes(umt_val_pipeline)
+rawframe_umt_test_pipeline = _rawframes(umt_test_pipeline)
+rawframe_ssv2_train_pipeline = _rawframes(ssv2_train_pipeline)
+rawframe_ssv2_val_pipeline = _rawframes(ssv2_val_pipeline)
+rawframe_ssv2_test_pipeline = _rawframes(ssv2_test_pipeline)
+rawframe_umt_ssv2_train_pipeline = _rawframes(umt_ssv2_train_pipeline)
+rawframe_umt_ssv2_val_pipeline = _rawframes(umt_ssv2_val_pipeline)
+rawframe_umt_ssv2_test_pipeline = _rawframes(umt_ssv2_test_pipeline)

@@ -24,6 +24,11 @@ val_pipeline = [
     dict(type='PackActionInputs'),
 ]
 test_pipeline = val_pipeline
+# The same on extracted frames (toy_motion_rawframes.py): CheckedRawFrameDecode reads the JPEG files.
+rawframe_train_pipeline = [dict(type='CheckedRawFrameDecode') if t['type'] == 'DecordDecode' else t
+                           for t in train_pipeline if t['type'] != 'DecordInit']
+rawframe_val_pipeline = [dict(type='CheckedRawFrameDecode') if t['type'] == 'DecordDecode' else t
+                         for t in val_pipeline if t['type'] != 'DecordInit']
 
 train_dataloader = dict(
     batch_size=16,
