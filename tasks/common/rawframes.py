@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional
 import mmcv
 import numpy as np
 from mmaction.datasets import RawframeDataset
+from mmaction.datasets.transforms import RawFrameDecode
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
 
@@ -153,10 +154,12 @@ class _RepeatAugRawframeDataset(RawframeDataset):
         kwargs['test_mode'] = False  # training only, like mmaction2's RepeatAugDataset
         super().__init__(*args, **kwargs)
         self.num_repeats, self.sample_once = num_repeats, sample_once
-        names = [type(t).__name__ for t in self.pipeline.transforms[:2]]
-        if len(names) < 2 or 'Decode' not in names[1] or 'Init' in names[0]:
-            raise ValueError(f'{type(self).__name__} needs a pipeline that starts [frame sampler, frame decoder, '
-                             f'...] (e.g. SampleFrames, CheckedRawFrameDecode), got {names}')
+        head = self.pipeline.transforms[:2]
+        if len(head) < 2 or not isinstance(head[1], (CheckedRawFrameDecode, RawFrameDecode)) or isinstance(
+                head[0], (CheckedRawFrameDecode, RawFrameDecode)):
+            raise ValueError(f'{type(self).__name__} needs a pipeline that starts [frame sampler, '
+                             'CheckedRawFrameDecode (or RawFrameDecode), ...], got '
+                             f'{[type(t).__name__ for t in head]}')
 
     def prepare_data(self, idx: int) -> List[dict]:
         """``num_repeats`` augmented copies of one video, its frame files read once."""
