@@ -27,7 +27,7 @@ from .checkpoint import has_pretrained_cfg, init_from_pretrained
 from .layers.pos_embed import sincos_table
 from .masking import make_mask, mask_to_index, num_masked, semantic_mask, semantic_mask_multinomial
 from .registry import MODELS
-from .video_vit import VideoViT
+from .video_vit import VideoViT, one_clip_per_sample
 
 __all__ = ['UMTPretrainer', 'AlignHead', 'align_loss']
 
@@ -163,10 +163,7 @@ class UMTPretrainer(BaseModel):
         return dict(loss_align=align_loss(student, target))
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
-        if inputs.dim() == 6:  # (B, clips, 3, T, H, W) from ActionDataPreprocessor: one clip per sample
-            if inputs.shape[1] != 1:
-                raise ValueError(f'pretraining takes one clip per sample (num_clips=1), got {inputs.shape[1]}')
-            inputs = inputs.flatten(0, 1)
+        inputs = one_clip_per_sample(inputs)
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode in ('tensor', 'predict'):

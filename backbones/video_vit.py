@@ -31,6 +31,19 @@ def visible_index(mask: torch.Tensor, num_visible: Optional[int] = None) -> torc
 
 
 @MODELS.register_module()
+def one_clip_per_sample(inputs: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, T, H, W)`` pretraining inputs from ``(B, 1, 3, T, H, W)`` (ActionDataPreprocessor's clip axis).
+
+    Raises:
+        ValueError: More than one clip per sample (pretraining pipelines sample ``num_clips=1``).
+    """
+    if inputs.dim() == 6:
+        if inputs.shape[1] != 1:
+            raise ValueError(f'pretraining takes one clip per sample (num_clips=1), got {inputs.shape[1]}')
+        inputs = inputs.flatten(0, 1)
+    return inputs
+
+
 class VideoViT(BaseModule):
     """Video Vision Transformer with the official VideoMAE V2 / UMT parameter names.
 

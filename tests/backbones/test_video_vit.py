@@ -363,3 +363,12 @@ def test_visible_index_from_mask_matches_explicit_indices():
     torch.testing.assert_close(vit(x, mask=mask, num_visible=5), vit(x, visible_idx=idx))
     with pytest.raises(ValueError, match='bool'):
         visible_index(mask.long())
+
+
+def test_one_clip_per_sample_drops_the_clip_axis_and_refuses_several_clips():
+    from backbones.video_vit import one_clip_per_sample
+    x = torch.randn(2, 1, 3, 4, 8, 8)
+    assert torch.equal(one_clip_per_sample(x), x[:, 0])
+    assert one_clip_per_sample(x[:, 0]).shape == (2, 3, 4, 8, 8)  # already one clip per sample
+    with pytest.raises(ValueError, match=r'one clip per sample \(num_clips=1\), got 3'):
+        one_clip_per_sample(torch.randn(2, 3, 3, 4, 8, 8))
