@@ -30,7 +30,6 @@ def visible_index(mask: torch.Tensor, num_visible: Optional[int] = None) -> torc
     return torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :num_visible]
 
 
-@MODELS.register_module()
 def one_clip_per_sample(inputs: torch.Tensor) -> torch.Tensor:
     """``(B, 3, T, H, W)`` pretraining inputs from ``(B, 1, 3, T, H, W)`` (ActionDataPreprocessor's clip axis).
 
@@ -44,6 +43,7 @@ def one_clip_per_sample(inputs: torch.Tensor) -> torch.Tensor:
     return inputs
 
 
+@MODELS.register_module()
 class VideoViT(BaseModule):
     """Video Vision Transformer with the official VideoMAE V2 / UMT parameter names.
 

@@ -101,3 +101,14 @@ print(type(model).__name__, type(model.backbone).__module__, type(model.cls_head
                          env={**__import__('os').environ, 'PYTHONPATH': str(ROOT)})
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ['Recognizer3D', 'backbones.video_vit', 'VideoClsHead']
+
+
+@pytest.mark.parametrize('name', sorted(set(registry.ALL) - {'FUNCTIONS'}))
+def test_videofm_registries_hold_classes_under_their_own_names(name):
+    """A decorator that slipped onto a helper function registers the helper instead of the class."""
+    import tasks  # noqa: F401  (registers the task modules)
+    for key, obj in registry.ALL[name].module_dict.items():
+        assert isinstance(obj, type) and obj.__name__ == key, (name, key, obj)
+    if name == 'MODELS':
+        assert {'VideoViT', 'VideoMAEv2Pretrainer', 'UMTPretrainer', 'VideoClsHead'} <= set(
+            registry.ALL[name].module_dict)
