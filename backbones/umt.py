@@ -23,7 +23,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import nn
 
-from .checkpoint import has_pretrained_cfg, init_from_pretrained
+from .pretrained import has_pretrained_cfg, init_from_pretrained
 from .layers.pos_embed import sincos_table
 from .masking import make_mask, mask_to_index, num_masked, semantic_mask, semantic_mask_multinomial
 from .registry import MODELS

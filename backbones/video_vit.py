@@ -7,7 +7,7 @@ from timm.layers import trunc_normal_
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .checkpoint import has_pretrained_cfg, init_from_pretrained
+from .pretrained import has_pretrained_cfg, init_from_pretrained
 from .layers import Block, PatchEmbed3D
 from .layers.pos_embed import resample_pos_table, sincos_table, video_pos_table
 from .presets import get_preset
@@ -168,7 +168,7 @@ class VideoViT(BaseModule):
             nn.init.zeros_(m.bias)
 
     def init_weights(self) -> None:
-        """A ``Pretrained`` init_cfg loads through :func:`backbones.checkpoint.init_from_pretrained`, which
+        """A ``Pretrained`` init_cfg loads through :func:`backbones.pretrained.init_from_pretrained`, which
         converts every official format and fails on a mismatched encoder; anything else is MMEngine's."""
         if not has_pretrained_cfg(self.init_cfg):
             return super().init_weights()

@@ -22,7 +22,7 @@ import torch.utils.checkpoint
 from mmengine.model import BaseModel
 from torch import nn
 
-from .checkpoint import has_pretrained_cfg, init_from_pretrained
+from .pretrained import has_pretrained_cfg, init_from_pretrained
 from .layers import Block
 from .layers.pos_embed import sincos_table
 from .masking import make_mask, mask_to_index, num_masked

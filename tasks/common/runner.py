@@ -71,7 +71,8 @@ def load_model_checkpoint(model, filename: str, strict: bool = False, revise_key
     Returns:
         dict: The checkpoint as read.
     """
-    from backbones.checkpoint import load_checkpoint_file, load_pretrained_checkpoint
+    from backbones.checkpoint import load_checkpoint_file
+    from backbones.pretrained import load_pretrained_checkpoint
     checkpoint = load_checkpoint_file(filename)
     if isinstance(checkpoint, dict) and 'state_dict' in checkpoint and 'meta' in checkpoint:
         if before_load is not None:

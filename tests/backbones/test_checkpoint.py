@@ -1,4 +1,4 @@
-"""backbones/checkpoint.py: every official checkpoint format, built from a tiny random VideoViT.
+"""backbones/checkpoint.py and pretrained.py: every official checkpoint format, built from a tiny random VideoViT.
 
 Each fixture checkpoint is written out under the OFFICIAL key names by explicit templates in this file (not by
 inverting the converter), saved like the official code saves it (``args`` Namespace, optimizer, ...), loaded
@@ -22,9 +22,9 @@ from torch.testing import assert_close
 
 import backbones  # noqa: F401  (fixes `import mmaction.models`)
 from backbones import VideoViT
-from backbones.checkpoint import (LoadReport, UnsafeCheckpointError, convert_state_dict, has_pretrained_cfg,
-                                  init_from_pretrained, load_checkpoint_file, load_pretrained, remap_head,
-                                  resample_pos_embed)
+from backbones.checkpoint import (LoadReport, UnsafeCheckpointError, convert_state_dict, load_checkpoint_file,
+                                  remap_head, resample_pos_embed)
+from backbones.pretrained import has_pretrained_cfg, init_from_pretrained, load_pretrained
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(img_size=32, patch_size=16, num_frames=4, tubelet_size=2, embed_dim=32, depth=2, num_heads=2)
@@ -517,7 +517,7 @@ def test_custom_class_is_refused(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------- init_cfg hook
 class HookedViT(VideoViT):
     def init_weights(self) -> None:  # the override proposed for VideoViT
-        from backbones.checkpoint import has_pretrained_cfg, init_from_pretrained
+        from backbones.pretrained import has_pretrained_cfg, init_from_pretrained
         if not has_pretrained_cfg(self.init_cfg):
             return super().init_weights()
         init_from_pretrained(self, self.init_cfg)
