@@ -12,8 +12,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
-__all__ = ['AnnotationError', 'parse_video_list', 'parse_rawframe_list', 'validate_data_list',
-           'apply_annotation_policy']
+__all__ = ['AnnotationError', 'read_rows', 'parse_video_list', 'parse_rawframe_list', 'validate_data_list',
+           'apply_annotation_policy', 'video_file', 'frame_file']
 
 #: At most this many problems are listed in one message.
 MAX_LISTED = 10
@@ -29,12 +29,16 @@ def _is_remote(path: str) -> bool:
     return '://' in path or path.startswith('s3:')
 
 
+def video_file(path: str) -> str:
+    """The file mmaction2's ``DecordInit`` opens for a listed path: it appends ``.mp4`` to a path without an
+    extension (an extension-less path that exists as it is stays as it is)."""
+    if osp.splitext(path)[0] == path and not osp.isfile(path):
+        return path + '.mp4'
+    return path
+
+
 def _video_exists(path: str) -> bool:
-    if _is_remote(path):
-        return True
-    if osp.splitext(path)[0] == path and not osp.isfile(path):  # DecordInit appends .mp4 then
-        return osp.isfile(path + '.mp4')
-    return osp.isfile(path)
+    return _is_remote(path) or osp.isfile(video_file(path))
 
 
 def _label_problem(label: Any, num_classes: Optional[int]) -> Optional[str]:
@@ -52,6 +56,18 @@ def _parse_int(text: str) -> Any:
         return int(text)
     except ValueError:
         return text
+
+
+def read_rows(ann_file: str) -> List[Tuple[int, str]]:
+    """``(line number, line)`` of every non-blank line of a list file (numbers count blank lines too).
+
+    Raises:
+        FileNotFoundError: No such file.
+    """
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(f'annotation file {ann_file} does not exist')
+    with open(ann_file, 'r', encoding='utf-8') as f:
+        return [(i, line) for i, line in enumerate(f.read().splitlines(), 1) if line.strip()]
 
 
 def parse_video_list(ann_file: str, data_prefix: Optional[str] = None, delimiter: str = ' ',
@@ -76,14 +92,8 @@ def parse_video_list(ann_file: str, data_prefix: Optional[str] = None, delimiter
         ``(where, kind, detail)`` for each bad row, ``where`` like ``'line 4'`` and ``kind`` one of
         ``'malformed row'``, ``'bad label'``, ``'missing video'``.
     """
-    if not osp.isfile(ann_file):
-        raise FileNotFoundError(f'annotation file {ann_file} does not exist')
     data_list, problems = [], []
-    with open(ann_file, 'r', encoding='utf-8') as f:
-        lines = f.read().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for lineno, line in read_rows(ann_file):
         where = f'line {lineno}'
         fields = line.strip().split(delimiter)
         if multi_class:
@@ -115,9 +125,10 @@ def parse_video_list(ann_file: str, data_prefix: Optional[str] = None, delimiter
     return data_list, problems
 
 
-def _frame_file(frame_dir: str, filename_tmpl: str, index: int, modality: str) -> str:
-    """Path of one frame as ``RawFrameDecode`` forms it (flow frames: the ``x`` component)."""
-    name = filename_tmpl.format('x', index) if modality == 'Flow' else filename_tmpl.format(index)
+def frame_file(frame_dir: str, filename_tmpl: str, index: int, component: Optional[str] = None) -> str:
+    """Path of one frame file as mmaction2's ``RawFrameDecode`` forms it; flow templates take the component
+    (``'x'`` / ``'y'``) before the index."""
+    name = filename_tmpl.format(index) if component is None else filename_tmpl.format(component, index)
     return osp.join(frame_dir, name)
 
 
@@ -154,18 +165,12 @@ def parse_rawframe_list(ann_file: str, data_prefix: Optional[str] = None, filena
         the good rows, and ``(where, kind, detail)`` for each bad row, ``kind`` one of ``'malformed row'``,
         ``'bad frame count'``, ``'bad label'``, ``'missing frames'``.
     """
-    if not osp.isfile(ann_file):
-        raise FileNotFoundError(f'annotation file {ann_file} does not exist')
-    with open(ann_file, 'r', encoding='utf-8') as f:
-        lines = f.read().splitlines()
     num_head = 3 if with_offset else 2  # frame_dir [offset] total_frames
     expected = 'frame_dir ' + ('offset ' if with_offset else '') + 'total_frames label' + (
         ' [label ...]' if multi_class else '') + (' (label optional in test mode)' if test_mode else '')
     data_list, problems = [], []
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in read_rows(ann_file):
         fields = line.split()
-        if not fields:
-            continue
         where, row = f'line {lineno}', line.strip()
         num_labels = len(fields) - num_head
         if num_labels < (0 if test_mode else 1) or (num_labels > 1 and not multi_class):
@@ -185,11 +190,11 @@ def parse_rawframe_list(ann_file: str, data_prefix: Optional[str] = None, filena
         frame_dir = fields[0] if data_prefix is None else osp.join(data_prefix, fields[0])
         offset, total = (counts[0] if with_offset else 0), counts[-1]
         if check_files and not _is_remote(frame_dir):
-            first = offset + start_index
+            first, component = offset + start_index, 'x' if modality == 'Flow' else None
             missing = [i for i in dict.fromkeys((first, first + total - 1))
-                       if not osp.isfile(_frame_file(frame_dir, filename_tmpl, i, modality))]
+                       if not osp.isfile(frame_file(frame_dir, filename_tmpl, i, component))]
             if missing:
-                path = _frame_file(frame_dir, filename_tmpl, missing[0], modality)
+                path = frame_file(frame_dir, filename_tmpl, missing[0], component)
                 hint = ('folder not found' if not osp.isdir(frame_dir) else
                         f"frame {missing[0]} not found (filename_tmpl={filename_tmpl!r}, start_index={start_index}, "
                         f'total_frames={total})')
@@ -239,9 +244,18 @@ def validate_data_list(data_list: Sequence[dict], num_classes: Optional[int] = N
     return good, problems
 
 
-def apply_annotation_policy(problems: List[Problem], total: int, ann_file: str,
-                             on_error: Optional[str]) -> None:
-    """Raise one AnnotationError for ``problems`` unless ``on_error='skip'``; then warn once."""
+def apply_annotation_policy(problems: List[Problem], total: int, ann_file: str, on_error: Optional[str],
+                            hint: str = "fix the file, or pass on_error='skip' to the dataset to drop the bad "
+                            'rows') -> None:
+    """Raise one AnnotationError for ``problems`` unless ``on_error='skip'``; then warn once.
+
+    Args:
+        problems (list[tuple[str, str, str]]): ``(where, kind, detail)`` of the bad rows.
+        total (int): Number of rows, bad ones included.
+        ann_file (str): The file, named in the message.
+        on_error (str, optional): ``'skip'`` drops the bad rows (unless all are bad); anything else raises.
+        hint (str): What the error message tells the user to do.
+    """
     if not problems:
         return
     if on_error != 'skip' or len(problems) == total:
@@ -251,8 +265,7 @@ def apply_annotation_policy(problems: List[Problem], total: int, ann_file: str,
             listed = ', '.join(w for w, _, _ in problems[1:1 + MAX_LISTED])
             etc = ', ...' if len(problems) > MAX_LISTED + 1 else ''
             more = f' ({len(problems) - 1} more bad row(s): {listed}{etc})'
-        hint = ('every row is bad' if on_error == 'skip' else "fix the file, or pass on_error='skip' to the "
-                'dataset to drop the bad rows')
+        hint = 'every row is bad' if on_error == 'skip' else hint
         raise AnnotationError(f'{ann_file} {where}: {detail}{more}; {hint}')
     kinds = Counter(kind for _, kind, _ in problems)
     summary = ', '.join(f'{n} {kind}' for kind, n in kinds.items())

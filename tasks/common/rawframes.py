@@ -33,7 +33,8 @@ from mmengine import fileio
 
 from backbones.registry import DATASETS, TRANSFORMS
 
-from .robust import RobustDatasetMixin, UnreadableVideoError
+from .annotations import frame_file
+from .robust import PROGRAMMING_ERRORS, RobustDatasetMixin, UnreadableVideoError
 
 __all__ = ['CheckedRawFrameDecode', 'RawframeListDataset', 'RepeatAugRawframeListDataset']
 
@@ -66,25 +67,24 @@ class CheckedRawFrameDecode(BaseTransform):
             data = fileio.get(path, backend_args=self.backend_args)
         except FileNotFoundError as err:
             raise UnreadableVideoError(f'frame file not found: {path}') from err
+        undecodable = (f'frame file {path} ({len(data)} bytes) does not decode as an image (empty, truncated or '
+                       'not an image)')
         try:  # cv2 returns None for undecodable bytes, and mmcv's RGB conversion then raises cv2.error
             img = mmcv.imfrombytes(data, flag=flag, channel_order=channel_order, backend=self.decoding_backend)
+        except PROGRAMMING_ERRORS + (ValueError, ):  # a bad flag or backend is a config error, not a bad frame
+            raise
         except Exception as err:
-            if isinstance(err, (TypeError, AttributeError, KeyError, ValueError)):
-                raise
-            img, cause = None, err
-        else:
-            cause = None
+            raise UnreadableVideoError(undecodable) from err
         if img is None:
-            raise UnreadableVideoError(f'frame file {path} ({len(data)} bytes) does not decode as an image '
-                                       '(empty, truncated or not an image)') from cause
+            raise UnreadableVideoError(undecodable)
         return img
 
     def _load(self, frame_dir: str, tmpl: str, index: int, modality: str) -> np.ndarray:
         if modality == 'RGB':
-            return self._read(f'{frame_dir}/{tmpl.format(index)}', 'color', 'rgb')
+            return self._read(frame_file(frame_dir, tmpl, index), 'color', 'rgb')
         if modality == 'Flow':
-            x = self._read(f'{frame_dir}/{tmpl.format("x", index)}', 'grayscale', 'bgr')
-            y = self._read(f'{frame_dir}/{tmpl.format("y", index)}', 'grayscale', 'bgr')
+            x = self._read(frame_file(frame_dir, tmpl, index, 'x'), 'grayscale', 'bgr')
+            y = self._read(frame_file(frame_dir, tmpl, index, 'y'), 'grayscale', 'bgr')
             if x.shape != y.shape:
                 raise UnreadableVideoError(f'flow frame {index} in {frame_dir}: x is {x.shape}, y is {y.shape}')
             return np.stack([x, y], axis=-1)

@@ -181,6 +181,7 @@ def test_malformed_row_exits_2_naming_file_and_line(toy_root, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert re.search(r"bad_list\.txt line 2: label 'x' is not an integer", proc.stderr), proc.stderr
     assert 'Traceback' not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.strip().endswith('; fix the list file') and 'on_error' not in proc.stderr, proc.stderr
     assert not (tmp_path / 'out').exists()  # nothing extracted
 
 

@@ -74,8 +74,6 @@ DEFAULT_TMPL = 'img_{:05}.jpg'
 CHUNK_SIZE = 64
 #: Temporary folders and list files are named ``<name>.tmp-<pid>``.
 _TMP_RE = re.compile(r'(?P<name>.+)\.tmp-(?P<pid>\d+)')
-#: The hint of :func:`apply_annotation_policy` is meant for datasets; the tool has no ``on_error``.
-_DATASET_HINT = "; fix the file, or pass on_error='skip' to the dataset to drop the bad rows"
 
 
 class Job(NamedTuple):
@@ -388,22 +386,21 @@ def plan(video_list: PathLike, video_root: PathLike,
         FileNotFoundError: The list file does not exist.
         ValueError: Videos outside ``video_root``, or whose frame folders collide or nest.
     """
-    from tasks.common.annotations import AnnotationError, apply_annotation_policy, parse_video_list
+    from tasks.common.annotations import (AnnotationError, apply_annotation_policy, parse_video_list, read_rows,
+                                          video_file)
 
     video_list, video_root, out_root = str(video_list), str(video_root), Path(out_root)
     data_list, problems = parse_video_list(video_list, data_prefix=video_root, test_mode=False)
-    apply_annotation_policy(problems, len(data_list) + len(problems), video_list, on_error=None)
+    apply_annotation_policy(problems, len(data_list) + len(problems), video_list, on_error=None,
+                            hint='fix the list file')
     if not data_list:
         raise AnnotationError(f'{video_list} has no rows')
-    with open(video_list, 'r', encoding='utf-8') as f:  # parse_video_list keeps every non-blank line
-        line_numbers = [i for i, line in enumerate(f.read().splitlines(), 1) if line.strip()]
+    line_numbers = [i for i, _ in read_rows(video_list)]  # no bad rows here, so one per data_list entry
     jobs: List[Job] = []
     rows: List[Tuple[str, int]] = []
     owner: Dict[str, Tuple[str, int]] = {}  # relative frame folder -> (video, line)
     for info, lineno in zip(data_list, line_numbers):
-        video = info['filename']
-        if not os.path.isfile(video) and os.path.isfile(video + '.mp4'):  # as mmaction2's DecordInit does
-            video += '.mp4'
+        video = video_file(info['filename'])
         rel = os.path.relpath(video, video_root)
         if rel.startswith('..') or os.path.isabs(rel):
             raise ValueError(f'{video_list} line {lineno}: {video} is not inside VIDEO_ROOT {video_root}, so '
@@ -555,8 +552,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         jobs, rows = plan(args.video_list, args.video_root, args.out_root)
     except (AnnotationError, FileNotFoundError, ValueError) as err:
-        print(f'extract_frames.py: error: {str(err).replace(_DATASET_HINT, "; fix the list file")}',
-              file=sys.stderr)
+        print(f'extract_frames.py: error: {err}', file=sys.stderr)
         return 2
 
     by_parent: Dict[Path, List[str]] = {}
