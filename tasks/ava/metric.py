@@ -5,18 +5,28 @@ Semantics (ActivityNet ``get_ava_performance.py`` + the TF object-detection Pasc
 * Frames are ``"{video_id},{timestamp:04d}"`` keys. Excluded timestamps are removed from the ground truth AND
   from the detections (mmaction2's ``AVAMetric`` keeps the excluded ground truth, so it can never reach 1.0).
 * Only classes in the label map (the 60-class whitelist for AVA v2.2) are read, from both files.
-* Detections: at most 50 per frame (the highest scores over all classes; the official reader's capacity).
-* Per class and frame, detections in descending score order are matched to the ground-truth box of highest
-  IoU; a detection is a true positive if that IoU is >= 0.5 and that box is not taken yet (VOC rule: no
-  fallback to the second-best box). Detections in frames without ground truth are false positives.
-* AP per class: all-points interpolated VOC AP (precision made non-increasing, summed over recall steps).
+* Order within a frame (:func:`official_frame_order`): the official reader pushes every row of a frame into a
+  heap of ``(score, action_id, y1, x1, y2, x2)`` tuples, at most 50 for detections (a full heap only takes a
+  strictly higher score than its minimum, and ties at the minimum are decided by the rest of the tuple), then
+  sorts the heap's array by descending score with a stable sort. The ground truth goes through the same heap
+  without a limit. This order decides which tied detection is matched first and which one is dropped at 50.
+* Detections with ``x1 >= x2`` or ``y1 >= y2`` are removed after that (the evaluator's invalid-box filter).
+* Per class and frame, detections in that order are matched to the ground-truth box of highest IoU (the first
+  such box on IoU ties); a detection is a true positive if that IoU is >= 0.5 and that box is not taken yet
+  (VOC rule: no fallback to the second-best box). Detections in frames without ground truth are false
+  positives.
+* AP per class: detections of all frames (frames in order of first appearance, each frame's in the order
+  above) ranked by ``np.argsort(scores)[::-1]`` exactly as the official ``compute_precision_recall`` does,
+  so tied scores rank as in the official evaluator; then all-points interpolated VOC AP (precision made
+  non-increasing, summed over recall steps).
   A class with ground truth but no detection gets AP 0 (official ``compute_average_precision`` returns 0.0
   for empty precision); a class without ground truth is skipped (official NaN, dropped by ``nanmean``).
 * mAP: mean over the classes with ground truth. Category means use AVA's label types: ids 1-14
   PERSON_MOVEMENT (pose), 15-63 OBJECT_MANIPULATION, 64-80 PERSON_INTERACTION, restricted to the evaluated
   classes that have ground truth.
 
-Score ties are broken by input order (stable sort); the official code uses an unstable ``argsort``.
+Prediction csvs are written with the shortest repr that reads back to the same float (not mmaction2's 4
+decimals), so scores tied in the csv are tied in memory and both paths give the same numbers.
 """
 import csv
 import heapq
@@ -32,7 +42,7 @@ from mmengine.utils import ProgressBar
 from backbones.registry import METRICS
 
 __all__ = ['CATEGORIES', 'category_of', 'read_label_map', 'read_exclusions', 'read_ava_csv', 'write_ava_csv',
-           'frame_map', 'evaluate_files', 'AVAFrameMAP']
+           'official_frame_order', 'frame_map', 'evaluate_files', 'AVAFrameMAP']
 
 #: AVA label types (official action list) by id range.
 CATEGORIES = (('PERSON_MOVEMENT', 1, 14), ('OBJECT_MANIPULATION', 15, 63), ('PERSON_INTERACTION', 64, 80))
@@ -82,18 +92,17 @@ def read_exclusions(path: Optional[str]) -> Set[str]:
     return keys
 
 
-def read_ava_csv(path: str, class_whitelist: Optional[Set[int]] = None, capacity: int = 0,
-                 with_score: bool = False) -> Frames:
+def read_ava_csv(path: str, class_whitelist: Optional[Set[int]] = None, with_score: bool = False) -> Frames:
     """Read an AVA csv (ground truth: 7 or 8 columns; detections: score in column 8).
 
     Args:
         path (str): video_id, timestamp, x1, y1, x2, y2, action_id[, entity_id | score].
         class_whitelist (set[int], optional): Keep only these action ids.
-        capacity (int): If > 0, keep the ``capacity`` highest-scoring rows per frame.
         with_score (bool): Column 8 is a score (detections); otherwise every row scores 1.
 
     Returns:
-        dict: frame key -> list of (box, action_id, score), by descending score when ``capacity`` > 0.
+        dict: frame key -> list of (box, action_id, score) in file order (frames in order of first appearance);
+        :func:`frame_map` applies the official per-frame order and limit.
     """
     frames: Frames = defaultdict(list)
     with open(path) as f:
@@ -107,8 +116,6 @@ def read_ava_csv(path: str, class_whitelist: Optional[Set[int]] = None, capacity
                 continue
             score = float(row[7]) if with_score and len(row) == 8 else 1.0
             frames[frame_key(row[0], row[1])].append((tuple(map(float, row[2:6])), action, score))
-    if capacity > 0:
-        frames = defaultdict(list, {k: heapq.nlargest(capacity, v, key=lambda e: e[2]) for k, v in frames.items()})
     return frames
 
 
@@ -117,7 +124,29 @@ def write_ava_csv(path: str, rows: Iterable[Tuple[str, int, Box, int, float]]) -
     with open(path, 'w', newline='') as f:
         w = csv.writer(f)
         for vid, ts, box, action, score in rows:
-            w.writerow([vid, f'{int(ts):04d}', *(f'{v:.6f}' for v in box), int(action), f'{score:.6f}'])
+            w.writerow([vid, f'{int(ts):04d}', *(repr(float(v)) for v in box), int(action), repr(float(score))])
+
+
+def official_frame_order(entries: Sequence[Tuple[Box, int, float]],
+                         capacity: int = 0) -> List[Tuple[Box, int, float]]:
+    """One frame's rows in the order (and at most ``capacity`` of them, 0 = all) the official reader leaves
+    them: a heap of ``(score, action_id, y1, x1, y2, x2)`` that a row enters while it holds fewer than
+    ``capacity`` entries, or by replacing the minimum when its score is strictly higher; then the heap's array
+    stably sorted by descending score.
+
+    Args:
+        entries: (box (x1, y1, x2, y2), action_id, score) in file order.
+        capacity (int): Rows kept per frame (official: 50 for detections, 0 for ground truth).
+    """
+    heap: list = []
+    for (x1, y1, x2, y2), action, score in entries:
+        item = (score, action, y1, x1, y2, x2)
+        if capacity < 1 or len(heap) < capacity:
+            heapq.heappush(heap, item)
+        elif score > heap[0][0]:
+            heapq.heapreplace(heap, item)
+    heap.sort(key=lambda e: -e[0])  # list.sort is stable, like the official sorted()
+    return [((x1, y1, x2, y2), action, score) for score, action, y1, x1, y2, x2 in heap]
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -137,7 +166,7 @@ def voc_ap(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
         return float('nan')
     if scores.size == 0:
         return 0.0
-    order = np.argsort(-scores, kind='stable')
+    order = np.argsort(scores)[::-1]  # the official compute_precision_recall's ranking, ties included
     tp = tp[order].astype(np.float64)
     ctp, cfp = np.cumsum(tp), np.cumsum(1. - tp)
     precision = ctp / (ctp + cfp)
@@ -159,7 +188,7 @@ def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Opti
         class_ids (Sequence[int]): Evaluated classes (the label map's whitelist).
         excluded (set[str], optional): Frame keys removed from both.
         iou_thr (float): Matching IoU.
-        capacity (int): Detections kept per frame (highest scores), 0 = all.
+        capacity (int): Detections kept per frame (see :func:`official_frame_order`), 0 = all.
         progress (bool): Show a progress bar over the frames on stderr.
 
     Returns:
@@ -181,17 +210,15 @@ def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Opti
             bar.update()
         if key in excluded:
             continue
-        entries = [e for e in entries if e[1] in classes]
-        if capacity > 0:
-            entries = heapq.nlargest(capacity, entries, key=lambda e: e[2])
+        entries = official_frame_order([e for e in entries if e[1] in classes], capacity)
         by_class = defaultdict(list)
         for box, c, s in entries:
-            by_class[c].append((box, s))
+            if box[0] < box[2] and box[1] < box[3]:  # the evaluator drops invalid boxes
+                by_class[c].append((box, s))
         gt_by_class = defaultdict(list)
-        for box, c, _ in gt.get(key, []):
+        for box, c, _ in official_frame_order([e for e in gt.get(key, []) if e[1] in classes]):
             gt_by_class[c].append(box)
         for c, items in by_class.items():
-            items.sort(key=lambda e: -e[1])  # stable: ties keep input order
             s = np.array([e[1] for e in items], dtype=np.float64)
             tp = np.zeros(len(items), dtype=bool)
             g = gt_by_class.get(c)
