@@ -45,7 +45,6 @@ __all__ = [
     'detect_format', 'convert_state_dict', 'remap_head', 'load_label_map', 'resample_pos_embed'
 ]
 
-_FILE = 'backbones/checkpoint.py'
 
 FORMATS = {
     'videomaev2-pretrain': 'VideoMAE V2 pretraining (encoder.* + decoder)',
@@ -217,13 +216,13 @@ def load_checkpoint_file(path: Union[str, Path]) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'{_FILE}: checkpoint file not found: {path}')
+        raise FileNotFoundError(f'checkpoint file not found: {path}')
     suffix = path.suffix.lower()
     if suffix == '.safetensors':
         from safetensors.torch import load_file
         return load_file(str(path), device='cpu')
     if suffix not in _TORCH_SUFFIXES:
-        raise ValueError(f'{_FILE}: cannot read {path}: unknown suffix {suffix!r}; expected .safetensors or '
+        raise ValueError(f'cannot read {path}: unknown suffix {suffix!r}; expected .safetensors or '
                          f'one of {_TORCH_SUFFIXES}')
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
@@ -237,34 +236,37 @@ def load_checkpoint_file(path: Union[str, Path]) -> dict:
         except Exception:  # noqa: BLE001 - only improves the message; the original error is raised below
             pass
         raise UnsafeCheckpointError(
-            f'{_FILE}: refused to load {path}: it pickles {", ".join(refused) or "an object"} which safe '
+            f'refused to load {path}: it pickles {", ".join(refused) or "an object"} which safe '
             f'loading (weights_only=True, extra global: argparse.Namespace) does not allow. If you trust the '
             f'file, re-save only its weights once, e.g. torch.save({{"model": torch.load(SRC, '
             f'weights_only=False)["model"]}}, DST).\ntorch said: {e}') from e
 
 
-def unwrap_checkpoint(checkpoint: Mapping) -> Tuple[StateDict, Optional[str], List[str]]:
+def unwrap_checkpoint(checkpoint: Mapping,
+                      source: str = 'the checkpoint') -> Tuple[StateDict, Optional[str], List[str]]:
     """Find the state dict inside a checkpoint.
 
     Args:
         checkpoint (Mapping): A loaded checkpoint, or already a ``{name: tensor}`` state dict.
+        source (str): Its name (file) for error messages.
 
     Returns:
         tuple: (state dict, the top-level key it came from or None, the other top-level keys).
     """
     if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'{_FILE}: a checkpoint must be a dict, got {type(checkpoint).__name__}')
+        raise TypeError(f'{source}: a checkpoint must be a dict, got {type(checkpoint).__name__}')
     if checkpoint and all(isinstance(v, Tensor) for v in checkpoint.values()):
         return dict(checkpoint), None, []
     for key in _CONTAINER_KEYS:
         if isinstance(checkpoint.get(key), Mapping) and checkpoint[key]:
             return dict(checkpoint[key]), key, [k for k in checkpoint if k != key]
-    raise ValueError(f'{_FILE}: found no weights in the checkpoint: neither a {{name: tensor}} dict nor one '
+    raise ValueError(f'found no weights in {source}: neither a {{name: tensor}} dict nor one '
                      f'of the entries {_CONTAINER_KEYS}; top-level keys: {sorted(map(str, checkpoint))[:20]}')
 
 
-def detect_format(state_dict: Mapping[str, Tensor]) -> str:
-    """Name the layout of an unwrapped state dict (``_orig_mod.`` / ``module.`` already stripped).
+def detect_format(state_dict: Mapping[str, Tensor], source: str = 'the checkpoint') -> str:
+    """Name the layout of an unwrapped state dict (``_orig_mod.`` / ``module.`` already stripped); ``source``
+    names it in the error.
 
     Returns:
         str: A key of :data:`FORMATS`.
@@ -284,7 +286,7 @@ def detect_format(state_dict: Mapping[str, Tensor]) -> str:
         return 'videofm'
     if has('patch_embed.') or has('blocks.'):
         return 'official-finetune'
-    raise ValueError(f'{_FILE}: unknown checkpoint layout: no patch embedding or blocks under any known '
+    raise ValueError(f'{source}: unknown checkpoint layout: no patch embedding or blocks under any known '
                      f'prefix (encoder., vision_encoder.encoder., backbone., none); first keys: {keys[:10]}. '
                      f"Use prefix='...' to select the encoder's part of the checkpoint.")
 
@@ -305,18 +307,18 @@ def load_label_map(label_map: LabelMap, num_rows: Optional[int] = None) -> List[
         name = f'label map {label_map}'
         path = Path(label_map)
         if not path.is_file():
-            raise FileNotFoundError(f'{_FILE}: label map file not found: {path}')
+            raise FileNotFoundError(f'label map file not found: {path}')
         with open(path) as f:
             label_map = json.load(f)
     if isinstance(label_map, Tensor):
         label_map = label_map.tolist()
     if not isinstance(label_map, (list, tuple)) or not label_map or \
             not all(isinstance(i, int) and not isinstance(i, bool) for i in label_map):
-        raise ValueError(f'{_FILE}: {name} must be a non-empty list of ints (source row per target class), '
+        raise ValueError(f'{name} must be a non-empty list of ints (source row per target class), '
                          f'got {type(label_map).__name__}')
     bad = [i for i in label_map if i < 0 or (num_rows is not None and i >= num_rows)]
     if bad:
-        raise ValueError(f'{_FILE}: {name} has indices outside the source head of {num_rows} rows: '
+        raise ValueError(f'{name} has indices outside the source head of {num_rows} rows: '
                          f'{bad[:10]}')
     return list(label_map)
 
@@ -351,10 +353,10 @@ def resample_pos_embed(pos_embed: Tensor, src_grid: Sequence[int], dst_grid: Seq
     """
     if pos_embed.dim() == 3:
         if pos_embed.shape[0] != 1:
-            raise ValueError(f'{_FILE}: pos_embed must be (1, N, C), got {_shape(pos_embed)}')
+            raise ValueError(f'pos_embed must be (1, N, C), got {_shape(pos_embed)}')
         return resample_pos_table(pos_embed[0], src_grid, dst_grid)[None]
     if pos_embed.dim() != 2:
-        raise ValueError(f'{_FILE}: pos_embed must be (1, N, C) or (N, C), got {_shape(pos_embed)}')
+        raise ValueError(f'pos_embed must be (1, N, C) or (N, C), got {_shape(pos_embed)}')
     return resample_pos_table(pos_embed, src_grid, dst_grid)
 
 
@@ -451,23 +453,23 @@ def convert_state_dict(checkpoint: Mapping, target: str = 'backbone', *, prefix:
         tuple: (state dict, :class:`LoadReport` with ``format``, ``reshaped``, ``dropped`` and ``notes``).
     """
     if target not in TARGETS:
-        raise ValueError(f'{_FILE}: target must be one of {sorted(TARGETS)}, got {target!r}')
+        raise ValueError(f'target must be one of {sorted(TARGETS)}, got {target!r}')
     if label_map is not None and target != 'recognizer':
-        raise ValueError(f"{_FILE}: label_map remaps a classifier head, which only target='recognizer' keeps "
+        raise ValueError(f"label_map remaps a classifier head, which only target='recognizer' keeps "
                          f'(got target={target!r})')
     report = LoadReport(source=source, target=target)
-    state_dict, report.container, ignored = unwrap_checkpoint(checkpoint)
+    state_dict, report.container, ignored = unwrap_checkpoint(checkpoint, source)
     if ignored:
         report.notes.append(f'ignored top-level entries: {", ".join(map(str, ignored))}')
     state_dict = _strip_wrappers(state_dict, report)
     if prefix:
         selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
         if not selected:
-            raise ValueError(f'{_FILE}: {source} has no keys under prefix {prefix!r}; first keys: '
+            raise ValueError(f'{source} has no keys under prefix {prefix!r}; first keys: '
                              f'{list(state_dict)[:10]}')
         report.notes.append(f'kept the {len(selected)} of {len(state_dict)} keys under prefix {prefix!r}')
         state_dict = selected
-    report.format = detect_format(state_dict)
+    report.format = detect_format(state_dict, source)
     encoder, head, pretrain, other = _split(state_dict, report.format)
     report.encoder = _describe_encoder(encoder)
     head_src = _HEAD_NAMES.get(report.format, 'head.')
@@ -475,7 +477,7 @@ def convert_state_dict(checkpoint: Mapping, target: str = 'backbone', *, prefix:
 
     if label_map is not None:
         if 'weight' not in head:
-            raise ValueError(f'{_FILE}: label_map given but {source} ({report.format}) has no classifier '
+            raise ValueError(f'label_map given but {source} ({report.format}) has no classifier '
                              f'head ({head_src}weight)')
         old = _shape(head['weight'])
         head['weight'], bias = remap_head(head['weight'], head.get('bias'), label_map)

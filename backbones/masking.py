@@ -3,9 +3,9 @@
 Every function returns a bool mask (B, N) over the (t, h, w) raster of tokens with **True = masked**
 (hidden from the encoder, or for the decoder mask: not decoded), and every mask hides the same number of
 tokens in every sample, a number known from the ratio alone (:func:`num_visible`). So the index of the kept
-tokens is ``backbones.video_vit.visible_index(mask, num_visible)`` without a host synchronisation, and the
+tokens is :func:`mask_to_index` ``(mask, num_visible)`` without a host synchronisation, and the
 same functions run on the device inside a model or on the CPU in a data pipeline (see
-:mod:`tasks.pretrain.transforms`).
+:mod:`tasks.datasets.transforms`).
 
 =================  ========================================================================================
 tube               VideoMAE: ``int(ratio * H*W)`` random tokens per frame, the same in every temporal slot
@@ -173,8 +173,22 @@ def make_mask(mask_type: str, batch: int, grid: Sequence[int], ratio: float, dev
     return fns[mask_type](batch, grid, ratio, device=device, generator=generator)
 
 
-def mask_to_index(mask: torch.Tensor, count: int, masked: bool = False) -> torch.Tensor:
-    """(B, N) bool mask -> (B, count) ascending int64 indices of its False tokens (``masked=False``) or True
-    tokens (``masked=True``); ``count`` must be the exact per-sample count (no host sync)."""
-    key = (~mask if masked else mask).to(torch.uint8)
+def mask_to_index(mask: torch.Tensor, count: Optional[int] = None, masked: bool = False) -> torch.Tensor:
+    """Bool mask -> ascending token indices: the one mask-to-index function of VideoFM.
+
+    Args:
+        mask (Tensor): (B, N) bool, True = masked; every sample has the same number of False (True) tokens.
+        count (int, optional): That number for the tokens asked for (:func:`num_visible` / :func:`num_masked`
+            give it from the ratio, with no host synchronisation). None reads it from the first sample, which
+            synchronises once.
+        masked (bool): Indices of the True (masked) tokens instead of the False (visible) ones.
+
+    Returns:
+        Tensor: (B, count) int64.
+    """
+    if mask.dtype != torch.bool or mask.dim() != 2:
+        raise ValueError(f'mask must be a (B, N) bool tensor, got {tuple(mask.shape)} {mask.dtype}')
+    key = (~mask if masked else mask).to(torch.uint8)  # 0 = wanted: a stable sort puts them first, in order
+    if count is None:
+        count = int((key[0] == 0).sum())
     return torch.argsort(key, dim=1, stable=True)[:, :count]

@@ -23,7 +23,6 @@ from .layers.pos_embed import sincos_table
 __all__ = ['checkpoint_pos_grid', 'load_pretrained', 'load_pretrained_checkpoint', 'has_pretrained_cfg',
            'init_from_pretrained']
 
-_FILE = 'backbones/pretrained.py'
 
 
 # ------------------------------------------------------------------------------------------ fit and load
@@ -54,7 +53,7 @@ def _infer_src_grid(num_positions: int, dst_grid: Sequence[int], source: str) ->
         if side * side == num_positions // t:
             candidates.add((t, side, side))
     if len(candidates) != 1:
-        raise RuntimeError(f'{_FILE}: cannot tell the token grid of the {num_positions}-row pos_embed in '
+        raise RuntimeError(f'cannot tell the token grid of the {num_positions}-row pos_embed in '
                            f'{source} (model grid {tuple(dst_grid)}; candidates '
                            f'{sorted(candidates) or "none"}); pass pos_grid=(T, H, W)')
     return candidates.pop()
@@ -80,7 +79,7 @@ def _fit_pos_embed(model: nn.Module, state_dict: StateDict, model_sd: StateDict,
             del state_dict[key]
             return
         if strict:
-            raise RuntimeError(f'{_FILE}: {report.source} has a learned {key} {_shape(table)} but the model '
+            raise RuntimeError(f'{report.source} has a learned {key} {_shape(table)} but the model '
                                f"uses the fixed sinusoid: build VideoViT with pos_embed='learnable' (or pass "
                                f'strict_encoder=False to drop it)')
         report.drop(REASON_LEARNED_POS, [key])
@@ -94,7 +93,7 @@ def _fit_pos_embed(model: nn.Module, state_dict: StateDict, model_sd: StateDict,
     encoder = model.get_submodule(enc_prefix.rstrip('.')) if enc_prefix else model
     dst_grid = getattr(encoder, 'default_grid', None)
     if dst_grid is None:
-        raise RuntimeError(f'{_FILE}: cannot resample {key} of {report.source}: the model has no '
+        raise RuntimeError(f'cannot resample {key} of {report.source}: the model has no '
                            f'default_grid')
     patch = state_dict.get(enc_prefix + 'patch_embed.proj.weight')
     patch_size = patch.shape[-1] if patch is not None else getattr(encoder, 'patch_size', 16)
@@ -103,7 +102,7 @@ def _fit_pos_embed(model: nn.Module, state_dict: StateDict, model_sd: StateDict,
     if src_grid is None:
         src_grid = _infer_src_grid(table.shape[1], dst_grid, report.source)
     if math.prod(src_grid) != table.shape[1]:
-        raise RuntimeError(f'{_FILE}: pos_grid {tuple(src_grid)} does not match the {table.shape[1]}-row '
+        raise RuntimeError(f'pos_grid {tuple(src_grid)} does not match the {table.shape[1]}-row '
                            f'{key} of {report.source}')
     state_dict[key] = resample_pos_embed(table, src_grid, dst_grid)
     report.reshaped[key] = (f'resampled {_shape(table)} -> {list(want)} (grid {tuple(src_grid)} -> '
@@ -123,7 +122,7 @@ def _fit_to_model(model: nn.Module, state_dict: StateDict, report: LoadReport, s
     if not model_encoder:
         hint = {'backbone': "a VideoViT (for a recognizer use target='recognizer')",
                 'recognizer': "a model with a 'backbone' VideoViT", 'pretrain': "a model with an 'encoder'"}
-        raise RuntimeError(f'{_FILE}: target={report.target!r} loads into {hint[report.target]}, but '
+        raise RuntimeError(f'target={report.target!r} loads into {hint[report.target]}, but '
                            f'{type(model).__name__} has no {enc_prefix}patch_embed.* / {enc_prefix}blocks.* '
                            f'keys')
     state_dict = dict(state_dict)
@@ -145,7 +144,7 @@ def _fit_to_model(model: nn.Module, state_dict: StateDict, report: LoadReport, s
             problems.append(f'missing in the checkpoint: {_list_keys(enc_missing, 5)}')
         if enc_surplus:
             problems.append(f'not in the model: {_list_keys(enc_surplus, 5)}')
-        raise RuntimeError(f'{_FILE}: {report.source} does not fit the encoder of {type(model).__name__}: '
+        raise RuntimeError(f'{report.source} does not fit the encoder of {type(model).__name__}: '
                            + ' | '.join(problems)
                            + f'. Checkpoint ({report.format}): {report.encoder or "?"}. Build the model '
                            'with the same architecture, or pass strict_encoder=False.')
@@ -222,7 +221,7 @@ def load_pretrained_checkpoint(model: nn.Module, checkpoint: Mapping, *, source:
         report.notes.append('the checkpoint has fc_norm (use_mean_pooling=True) but the model has a final '
                             'norm (use_mean_pooling=False): norm keeps its initialisation')
     if not report.loaded:
-        raise RuntimeError(f'{_FILE}: nothing from {path} ({report.format}) matched {type(model).__name__}')
+        raise RuntimeError(f'nothing from {path} ({report.format}) matched {type(model).__name__}')
     print_log(str(report), logger=logger if logger is not None else 'current', level=logging.INFO)
     return report
 
@@ -263,7 +262,7 @@ def init_from_pretrained(module: nn.Module, init_cfg, target: str = 'backbone') 
     cfgs = list(init_cfg) if isinstance(init_cfg, (list, tuple)) else [init_cfg]
     pretrained = [c for c in cfgs if _is_pretrained_type(c)]
     if len(pretrained) != 1:
-        raise ValueError(f"{_FILE}: init_cfg must hold exactly one type='Pretrained' entry, got {init_cfg}")
+        raise ValueError(f"init_cfg must hold exactly one type='Pretrained' entry, got {init_cfg}")
     if getattr(module, '_is_init', False):
         print_log(f'init_weights of {type(module).__name__} has been called more than once.',
                   logger='current', level=logging.WARNING)
@@ -274,12 +273,12 @@ def init_from_pretrained(module: nn.Module, init_cfg, target: str = 'backbone') 
     cfg = dict(pretrained[0])
     cfg.pop('type')
     if 'checkpoint' not in cfg:
-        raise ValueError(f"{_FILE}: init_cfg type='Pretrained' needs checkpoint=PATH, got {pretrained[0]}")
+        raise ValueError(f"init_cfg type='Pretrained' needs checkpoint=PATH, got {pretrained[0]}")
     checkpoint = cfg.pop('checkpoint')
     cfg.pop('map_location', None)  # always CPU first; load_state_dict copies onto the module's device
     kwargs = {k: cfg.pop(k) for k in ('prefix', 'label_map', 'strict_encoder', 'pos_grid') if k in cfg}
     if cfg:
-        raise ValueError(f"{_FILE}: unknown keys {sorted(cfg)} in init_cfg type='Pretrained' (accepted: "
+        raise ValueError(f"unknown keys {sorted(cfg)} in init_cfg type='Pretrained' (accepted: "
                          f'checkpoint, prefix, map_location, label_map, strict_encoder, pos_grid)')
     report = load_pretrained(module, checkpoint, target=target, **kwargs)
     if hasattr(module, '_params_init_info'):

@@ -1,21 +1,23 @@
 """Unmasked Teacher (UMT) stage 1: a masked :class:`VideoViT` student aligned to a frozen CLIP teacher.
 
-Flow for a clip (B, 3, T, H, W), tubelet 1, N = T*h*w tokens:
+Flow for a clip (B, 3, T, H, W), tubelet 1, N = T*h*w tokens, laid out like mae's ``models_mae.py``:
 
-1. teacher (no grad, eval) on the full clip: raw tokens of its last K blocks (K, B, N, Ct) and the CLS->patch
-   attention of its last block (B, T, h*w).
-2. semantic mask from that attention (per frame keep ``hw - int(.8 hw)`` tokens, Gumbel top-k on the device or
-   the official multinomial) -> ``vis_idx`` (B, Nv).
-3. student encodes the visible tokens; its last K block outputs -> shared ``encoder.norm`` -> + fixed sinusoid
-   at the visible positions -> per-layer ``clip_decoder.i`` (Linear + LayerNorm) -> L2 norm.
-4. teacher targets: the visible tokens only, through ``ln_post`` + ``proj`` -> L2 norm.
-5. ``loss_align = mean over layers x batch x visible tokens of 2 - 2 cos``.
+1. :meth:`~UMTPretrainer.forward_teacher` (no grad, eval) on the full clip: raw tokens of its last K blocks
+   (K, B, N, Ct) and, from the CLS->patch attention of its last block, the semantic mask (per frame keep
+   ``hw - int(.8 hw)`` tokens, Gumbel top-k on the device or the official multinomial) -> ``vis_idx`` (B, Nv).
+2. :meth:`~UMTPretrainer.forward_encoder`: the student encodes the visible tokens; its last K block outputs
+   (``forward_intermediates``) -> shared ``encoder.norm``.
+3. :meth:`~UMTPretrainer.forward_decoder`: + fixed sinusoid at the visible positions -> per-layer
+   ``clip_decoder.i`` (Linear + LayerNorm) -> L2 norm.
+4. :meth:`~UMTPretrainer.forward_targets`: the teacher's visible tokens only, through ``ln_post`` + ``proj`` ->
+   L2 norm.
+5. :meth:`~UMTPretrainer.forward_loss`: ``loss_align = mean over layers x batch x visible tokens of 2 - 2 cos``.
 
 The teacher is stored in a plain list, not as a submodule: it is not in ``parameters()`` (so not in the
 optimiser), not in ``state_dict()`` (so not in checkpoints) and not seen by DDP / FSDP; it is moved to the
 student's device and dtype-agnostic on first use.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +27,7 @@ from torch import nn
 
 from .pretrained import has_pretrained_cfg, init_from_pretrained
 from .layers.pos_embed import sincos_table
-from .masking import make_mask, mask_to_index, num_masked, semantic_mask, semantic_mask_multinomial
+from .masking import make_mask, mask_to_index, num_visible, semantic_mask, semantic_mask_multinomial
 from .registry import MODELS
 from .video_vit import VideoViT, one_clip_per_sample
 
@@ -38,9 +40,10 @@ def align_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 
 
 class AlignHead(nn.Module):
-    """UMT alignment head ``norm(head(x))`` (official names ``clip_decoder.i.head`` / ``.norm``)."""
+    """UMT alignment head ``norm(head(x))`` (official names ``clip_decoder.i.head`` / ``.norm``; LayerNorm eps
+    1e-6 as the official ``norm_layer``)."""
 
-    def __init__(self, in_dim: int, out_dim: int, norm_eps: float = 1e-5):
+    def __init__(self, in_dim: int, out_dim: int, norm_eps: float = 1e-6):
         super().__init__()
         self.head = nn.Linear(in_dim, out_dim)
         self.norm = nn.LayerNorm(out_dim, eps=norm_eps)
@@ -77,8 +80,10 @@ class UMTPretrainer(BaseModel):
         encoder.pop('type', None)
         if encoder.setdefault('use_mean_pooling', False):
             raise ValueError('the UMT student ends in norm: use_mean_pooling must be False')
-        encoder['out_indices'] = tuple(range(-num_align_layers, 0))
         self.encoder = VideoViT(**encoder)
+        if not 0 < num_align_layers <= self.encoder.depth:
+            raise ValueError(f'num_align_layers must be in 1..{self.encoder.depth} (the encoder depth), got '
+                             f'{num_align_layers}')
         if self.encoder.tubelet_size != 1:
             raise ValueError(f'UMT students use tubelet_size 1 (the teacher is per frame), got '
                              f'{self.encoder.tubelet_size}')
@@ -97,7 +102,6 @@ class UMTPretrainer(BaseModel):
         self.num_align_layers = num_align_layers
         self.clip_decoder = nn.ModuleList(
             [AlignHead(self.encoder.embed_dim, built.out_dim) for _ in range(num_align_layers)])
-        self._pos_cache: Dict[tuple, torch.Tensor] = {}
         for m in self.clip_decoder.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -122,12 +126,6 @@ class UMTPretrainer(BaseModel):
             teacher.to(device)
         return teacher.eval()
 
-    def _clip_pos(self, n: int, dtype, device) -> torch.Tensor:
-        key = (n, dtype, device)
-        if key not in self._pos_cache:
-            self._pos_cache[key] = sincos_table(n, self.encoder.embed_dim, dtype, device)[None]
-        return self._pos_cache[key]
-
     def mask(self, attn: torch.Tensor, grid) -> torch.Tensor:
         """(B, N) bool mask, True = hidden from the student."""
         if self.mask_type == 'semantic':
@@ -135,39 +133,69 @@ class UMTPretrainer(BaseModel):
             return fn(attn, self.mask_ratio)
         return make_mask(self.mask_type, attn.shape[0], grid, self.mask_ratio, attn.device)
 
-    def forward_train(self, inputs: torch.Tensor):
-        """Returns (student (K, B, Nv, D), teacher targets (K, B, Nv, D), vis_idx (B, Nv))."""
-        b = inputs.shape[0]
+    @torch.no_grad()
+    def forward_teacher(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Teacher on the full clip and the student's visible tokens.
+
+        Returns:
+            tuple: raw teacher tokens of the aligned blocks (K, B, N, Ct) and ``vis_idx`` (B, Nv) of the mask
+            drawn from the teacher's CLS attention (or a tube / random mask).
+        """
         grid = self.encoder.patch_embed.grid(*inputs.shape[2:])
-        teacher = self._teacher_on(inputs.device)
-        tokens, attn = teacher(inputs)  # (K, B, N, Ct), (B, T, hw)
+        tokens, attn = self._teacher_on(inputs.device)(inputs)  # (K, B, N, Ct), (B, T, hw)
         if attn.shape[-1] != grid[1] * grid[2] or attn.shape[1] != grid[0]:
             raise ValueError(f'teacher grid {tuple(attn.shape[1:])} (T, h*w) does not match the student grid '
                              f'{grid}: feed the teacher at img_size = student_size / student_patch * teacher_patch')
-        nv = grid[0] * grid[1] * grid[2] - num_masked('semantic' if self.mask_type == 'semantic' else self.mask_type,
-                                                      grid, self.mask_ratio)
-        vis_idx = mask_to_index(self.mask(attn, grid), nv)
-        _, inter = self.encoder.forward_features(inputs, vis_idx, return_intermediates=True)
-        x = self.encoder.norm(torch.stack(inter))  # (K, B, Nv, C)
-        c = x.shape[-1]
-        pos = self._clip_pos(tokens.shape[2], x.dtype, x.device).expand(b, -1, -1)
-        x = x + torch.gather(pos, 1, vis_idx[..., None].expand(-1, -1, c))[None]
-        student = torch.stack([F.normalize(head(x[i]), dim=-1) for i, head in enumerate(self.clip_decoder)])
+        nv = num_visible(self.mask_type, grid, self.mask_ratio)
+        return tokens, mask_to_index(self.mask(attn, grid), nv)
+
+    def forward_encoder(self, inputs: torch.Tensor, vis_idx: torch.Tensor) -> torch.Tensor:
+        """Student on the visible tokens: its last K blocks through the shared ``encoder.norm``.
+
+        Returns:
+            Tensor: (K, B, Nv, C).
+        """
+        inter = self.encoder.forward_intermediates(inputs, self.num_align_layers, vis_idx, norm=True,
+                                                   intermediates_only=True)
+        return torch.stack(inter)
+
+    def forward_decoder(self, latent: torch.Tensor, vis_idx: torch.Tensor, num_tokens: int) -> torch.Tensor:
+        """Alignment heads: ``latent`` (K, B, Nv, C) + the fixed sinusoid of the N = ``num_tokens`` positions
+        at the visible ones -> per-layer ``clip_decoder.i`` -> L2 norm.
+
+        Returns:
+            Tensor: (K, B, Nv, D).
+        """
+        pos = sincos_table(num_tokens, latent.shape[-1], latent.dtype, latent.device)
+        x = latent + pos[vis_idx][None]  # (B, Nv, C) rows of the table, shared over layers
+        return torch.stack([F.normalize(head(x[i]), dim=-1) for i, head in enumerate(self.clip_decoder)])
+
+    def forward_targets(self, tokens: torch.Tensor, vis_idx: torch.Tensor) -> torch.Tensor:
+        """Teacher tokens (K, B, N, Ct) -> L2-normalised ``proj(ln_post(.))`` at the visible tokens only
+        (K, B, Nv, D)."""
         k = tokens.shape[0]
         tvis = torch.gather(tokens, 2, vis_idx[None, ..., None].expand(k, -1, -1, tokens.shape[-1]))
-        target = teacher.project(tvis)  # ln_post + proj on the visible tokens only
-        return student, target, vis_idx
+        return self.teacher.project(tvis)
+
+    def forward_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``2 - 2 cos`` averaged over layers x batch x visible tokens."""
+        return align_loss(pred, target)
+
+    def _forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        tokens, vis_idx = self.forward_teacher(inputs)
+        pred = self.forward_decoder(self.forward_encoder(inputs, vis_idx), vis_idx, tokens.shape[2])
+        return pred, self.forward_targets(tokens, vis_idx), vis_idx
 
     def loss(self, inputs: torch.Tensor, data_samples=None) -> Dict[str, torch.Tensor]:
-        student, target, _ = self.forward_train(inputs)
-        return dict(loss_align=align_loss(student, target))
+        pred, target, _ = self._forward(inputs)
+        return dict(loss_align=self.forward_loss(pred, target))
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
         inputs = one_clip_per_sample(inputs)
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode in ('tensor', 'predict'):
-            student, target, vis_idx = self.forward_train(inputs)
+            student, target, vis_idx = self._forward(inputs)
             if mode == 'tensor':
                 return student
             return [dict(student=student[:, i], target=target[:, i], vis_idx=vis_idx[i])

@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from einops import rearrange
 from mmengine.model import BaseModule
 from timm.layers import trunc_normal_
 from torch import nn
@@ -9,25 +10,12 @@ from torch.utils.checkpoint import checkpoint
 
 from .pretrained import has_pretrained_cfg, init_from_pretrained
 from .layers import Block, PatchEmbed3D
-from .layers.pos_embed import resample_pos_table, sincos_table, video_pos_table
+from .layers.pos_embed import resample_pos_table, video_pos_table
+from .masking import mask_to_index
 from .presets import get_preset
 from .registry import MODELS
 
 OUT_TYPES = ('pooled', 'featmap', 'tokens', 'intermediates')
-
-
-def visible_index(mask: torch.Tensor, num_visible: Optional[int] = None) -> torch.Tensor:
-    """Boolean mask (B, N), True = masked, with the same number of visible tokens in every sample ->
-    (B, Nv) int64 indices of the visible tokens in ascending order.
-
-    Pass ``num_visible`` (known from the masking ratio) to stay free of host synchronisation; without it
-    the count is read from the first sample, which synchronises once.
-    """
-    if mask.dtype != torch.bool or mask.dim() != 2:
-        raise ValueError(f'mask must be a (B, N) bool tensor, got {tuple(mask.shape)} {mask.dtype}')
-    if num_visible is None:
-        num_visible = int((~mask[0]).sum())
-    return torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :num_visible]
 
 
 def one_clip_per_sample(inputs: torch.Tensor) -> torch.Tensor:
@@ -50,6 +38,11 @@ class VideoViT(BaseModule):
     Tokens come from non-overlapping ``tubelet x p x p`` tubelets, get a position table (the fixed
     sinusoid, regenerated for the input's token grid, or a learnable table resampled to it) and pass
     through pre-norm blocks. With ``visible_idx`` only the given tokens are encoded (masked pretraining).
+
+    The API is timm's ``VisionTransformer``'s: :meth:`forward_features` returns tokens,
+    :meth:`forward_intermediates` returns the blocks chosen at call time, :meth:`forward_head` pools,
+    :meth:`set_grad_checkpointing` switches activation checkpointing. :meth:`forward` is a thin switch on
+    ``out_type`` for configs.
 
     Args:
         arch (str, optional): A preset from :mod:`backbones.presets` (``small``, ``base``, ``large``,
@@ -76,14 +69,16 @@ class VideoViT(BaseModule):
             on their mean. If False, tokens get ``norm`` and the pooled output is their plain mean.
         pos_embed (str): ``'sincos'`` (fixed, not saved) or ``'learnable'`` (a saved ``pos_embed``).
         pos_ref_grid (tuple, optional): (T', H', W') the sinusoid was pretrained on. If given, the table is
-            that grid's, resampled to the input grid (UMT); if None, the 1-D table over the input's tokens
-            (VideoMAE V2).
+            that grid's, resampled to the input grid (UMT; the ``umt-*`` presets set (8, 14, 14)); if None, the
+            1-D table over the input's tokens (VideoMAE V2). A learnable table starts from the same table at
+            the training grid.
         out_type (str): What :meth:`forward` returns: ``'pooled'`` (B, C), ``'featmap'`` (B, C, T', H', W'),
             ``'tokens'`` (B, N, C) or ``'intermediates'`` (list of (B, N, C), see ``out_indices``).
-        out_indices (Sequence[int]): Blocks whose outputs ``'intermediates'`` returns, in this order
-            (negative counts from the end; out of range raises).
-        with_cp (bool): Activation checkpointing during training.
-        cp_interval (int): With ``with_cp``, checkpoint every ``cp_interval``-th block (1 = all).
+        out_indices (Sequence[int]): Blocks whose outputs ``out_type='intermediates'`` returns, in this order
+            (negative counts from the end; out of range raises); used only there. In code, call
+            :meth:`forward_intermediates` with the blocks you need.
+        with_cp (bool): Activation checkpointing during training (:meth:`set_grad_checkpointing`).
+        cp_interval (int): With checkpointing, checkpoint every ``cp_interval``-th block (1 = all).
         frozen_stages (int): -1 trains everything; k >= 0 freezes the patch embedding and blocks[:k].
         init_cfg (dict, optional): MMEngine init config, e.g. ``dict(type='Pretrained', checkpoint=PATH)``.
     """
@@ -104,11 +99,12 @@ class VideoViT(BaseModule):
             raise TypeError(f'VideoViT got unknown arguments {sorted(overrides)}')
         # sizes: ViT-B/16 at 16x224 by default, then the preset, then every size given explicitly
         cfg = dict(img_size=224, num_frames=16, patch_size=16, tubelet_size=2, embed_dim=768, depth=12,
-                   num_heads=12, mlp_ratio=4.)
+                   num_heads=12, mlp_ratio=4., pos_ref_grid=None)
         if arch is not None:
             cfg.update(get_preset(arch))
         explicit = dict(img_size=img_size, num_frames=num_frames, patch_size=patch_size, tubelet_size=tubelet_size,
-                        embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio)
+                        embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                        pos_ref_grid=pos_ref_grid)
         cfg.update({k: v for k, v in explicit.items() if v is not None})
         if out_type not in OUT_TYPES:
             raise ValueError(f'out_type must be one of {OUT_TYPES}, got {out_type!r}')
@@ -127,21 +123,23 @@ class VideoViT(BaseModule):
         bad = [i for i in out_indices if not -self.depth <= i < self.depth]
         if bad:
             raise ValueError(f'out_indices {bad} out of range for depth {self.depth}')
-        self.out_indices = [i % self.depth for i in out_indices]  # requested order, duplicates kept
-        self.with_cp = with_cp
+        self.out_indices = tuple(out_indices)  # as configured; resolved at call time (requested order kept)
         self.cp_interval = cp_interval
+        self.set_grad_checkpointing(with_cp)
         self.frozen_stages = frozen_stages
-        self.pos_ref_grid = tuple(pos_ref_grid) if pos_ref_grid is not None else None
+        self.pos_ref_grid = tuple(cfg['pos_ref_grid']) if cfg['pos_ref_grid'] is not None else None
 
         self.patch_embed = PatchEmbed3D(self.patch_size, self.tubelet_size, in_channels, self.embed_dim)
         # the grid of the configured training shape; a learnable table is stored at this grid
         self.default_grid = self.patch_embed.grid(cfg['num_frames'], cfg['img_size'], cfg['img_size'])
         if pos_embed == 'learnable':
             n = self.default_grid[0] * self.default_grid[1] * self.default_grid[2]
-            self.pos_embed = nn.Parameter(sincos_table(n, self.embed_dim)[None])
+            self.pos_embed = nn.Parameter(torch.empty(1, n, self.embed_dim))  # on the default device (meta ok)
+            with torch.no_grad():
+                # the fixed table this model would use at its training shape (stretched from pos_ref_grid)
+                self.pos_embed.copy_(video_pos_table(self.default_grid, self.embed_dim, self.pos_ref_grid)[None])
         else:
             self.pos_embed = None
-        self._pos_cache: Dict[tuple, torch.Tensor] = {}
         self.pos_drop = nn.Dropout(drop_rate)
 
         dpr = [drop_path_rate * i / max(self.depth - 1, 1) for i in range(self.depth)]  # linear, as official
@@ -219,15 +217,27 @@ class VideoViT(BaseModule):
         return ids
 
     # ------------------------------------------------------------------------------------ forward
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing of the blocks during training (every ``cp_interval``-th block); outputs
+        and gradients are unchanged."""
+        self.grad_checkpointing = enable
+
+    @property
+    def with_cp(self) -> bool:
+        """The config name of :attr:`grad_checkpointing`."""
+        return self.grad_checkpointing
+
+    @with_cp.setter
+    def with_cp(self, enable: bool) -> None:
+        self.set_grad_checkpointing(enable)
+
     def pos_table(self, grid: Tuple[int, int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """Position table (1, N, C) for a token grid; fixed tables are cached per grid, dtype and device."""
+        """Position table (1, N, C) for a token grid: the learnable table resampled to it, or the fixed
+        sinusoid (cached, see :func:`~backbones.layers.pos_embed.video_pos_table`)."""
         if self.pos_embed is not None:
             table = resample_pos_table(self.pos_embed[0], self.default_grid, grid)
             return table[None].to(dtype)
-        key = (grid, dtype, device)
-        if key not in self._pos_cache:
-            self._pos_cache[key] = video_pos_table(grid, self.embed_dim, self.pos_ref_grid, dtype, device)[None]
-        return self._pos_cache[key]
+        return video_pos_table(grid, self.embed_dim, self.pos_ref_grid, dtype, device)[None]
 
     def embed(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Clip (B, 3, T, H, W) -> position-embedded tokens (B, N, C), or (B, Nv, C) for ``visible_idx``
@@ -238,70 +248,143 @@ class VideoViT(BaseModule):
             return self.pos_drop(tokens + self.pos_table(grid, tokens.dtype, tokens.device))
         # Project only the visible tubelets: the tubelet convolution (kernel = stride) is a linear map of each
         # flattened (C, t, p, p) tubelet, so gather those first and apply it as a matmul.
-        b, c = x.shape[:2]
-        (t, h, w), pt, p = grid, self.tubelet_size, self.patch_size
-        tubelets = x.reshape(b, c, t, pt, h, p, w, p).permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(b, t * h * w, -1)
-        tubelets = torch.gather(tubelets, 1, visible_idx[..., None].expand(-1, -1, tubelets.shape[-1]))
+        tubelets = rearrange(x, 'b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)',
+                             pt=self.tubelet_size, ph=self.patch_size, pw=self.patch_size)
+        tubelets = _gather_tokens(tubelets, visible_idx)
         proj = self.patch_embed.proj
-        tokens = nn.functional.linear(tubelets, proj.weight.reshape(proj.weight.shape[0], -1), proj.bias)
-        pos = self.pos_table(grid, tokens.dtype, tokens.device).expand(b, -1, -1)
-        tokens = tokens + torch.gather(pos, 1, visible_idx[..., None].expand(-1, -1, tokens.shape[-1]))
-        return self.pos_drop(tokens)
+        tokens = nn.functional.linear(tubelets, proj.weight.flatten(1), proj.bias)
+        pos = self.pos_table(grid, tokens.dtype, tokens.device).expand(x.shape[0], -1, -1)
+        return self.pos_drop(tokens + _gather_tokens(pos, visible_idx))
 
     def _run_block(self, i: int, x: torch.Tensor) -> torch.Tensor:
         blk = self.blocks[i]
-        if self.with_cp and self.training and x.requires_grad and i % self.cp_interval == 0:
+        if self.grad_checkpointing and self.training and x.requires_grad and i % self.cp_interval == 0:
             return checkpoint(blk, x, use_reentrant=False)
         return blk(x)
 
-    def forward_features(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None,
-                         return_intermediates: bool = False):
-        """Encode a clip.
+    def forward_features(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Encode a clip: embedding, every block, final ``norm`` (Identity with ``use_mean_pooling``).
 
         Args:
             x (Tensor): (B, 3, T, H, W).
-            visible_idx (Tensor, optional): (B, Nv) indices of the tokens to encode; all if None.
-            return_intermediates (bool): Also return the outputs of the blocks in ``out_indices``.
+            visible_idx (Tensor, optional): (B, Nv) indices of the tokens to encode (masked encoding); all if None.
 
         Returns:
-            Tensor: tokens (B, N, C) after the final ``norm``; with ``return_intermediates`` a tuple
-            (tokens, list of (B, N, C)).
+            Tensor: tokens (B, N, C), or (B, Nv, C) with ``visible_idx``.
         """
         x = self.embed(x, visible_idx)
-        inter = []
-        for i in range(self.depth):
+        for i in range(len(self.blocks)):
             x = self._run_block(i, x)
-            if return_intermediates and i in self.out_indices:
-                inter.append((i, x))
-        x = self.norm(x)
-        if not return_intermediates:
-            return x
-        outs = dict(inter)
-        return x, [outs[i] for i in self.out_indices]
+        return self.norm(x)
+
+    def _take_indices(self, indices: Union[None, int, Sequence[int]]) -> List[int]:
+        """Block indices in the requested order (duplicates kept): None = every block, an int n = the last n,
+        a sequence = those blocks (negative counts from the end); out of range raises."""
+        depth = len(self.blocks)
+        if indices is None:
+            return list(range(depth))
+        if isinstance(indices, int):
+            if not 0 < indices <= depth:
+                raise ValueError(f'indices={indices}: take the last 1..{depth} blocks')
+            return list(range(depth - indices, depth))
+        bad = [i for i in indices if not -depth <= i < depth]
+        if bad:
+            raise ValueError(f'block indices {bad} out of range for depth {depth}')
+        return [i % depth for i in indices]
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Union[None, int, Sequence[int]] = None,
+                              visible_idx: Optional[torch.Tensor] = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = 'NLC',
+                              intermediates_only: bool = False):
+        """Encode a clip and return the outputs of chosen blocks (timm's ``forward_intermediates``).
+
+        Args:
+            x (Tensor): (B, 3, T, H, W).
+            indices (int | Sequence[int], optional): The last n blocks for an int, those blocks in this order
+                (duplicates kept, negative counts from the end) for a sequence, every block for None.
+            visible_idx (Tensor, optional): (B, Nv) token indices for masked encoding.
+            norm (bool): Pass each intermediate through the final ``norm`` (Identity with
+                ``use_mean_pooling``, as timm's ``norm`` with ``fc_norm``).
+            stop_early (bool): Run no block after the last one asked for; the returned final tokens are then
+                those of that block.
+            output_fmt (str): ``'NLC'`` tokens (B, N, C) or ``'NCTHW'`` feature maps (B, C, T', H', W') (all
+                tokens only).
+            intermediates_only (bool): Return only the list.
+
+        Returns:
+            list[Tensor] with ``intermediates_only``, else (final tokens (B, N, C) after ``norm``, list).
+        """
+        if output_fmt not in ('NLC', 'NCTHW'):
+            raise ValueError(f"output_fmt must be 'NLC' or 'NCTHW', got {output_fmt!r}")
+        if output_fmt == 'NCTHW' and visible_idx is not None:
+            raise ValueError("output_fmt='NCTHW' needs all tokens; got visible_idx")
+        take = self._take_indices(indices)
+        last = max(take) if stop_early and take else len(self.blocks) - 1
+        grid = self.patch_embed.grid(*x.shape[2:])
+        x = self.embed(x, visible_idx)
+        outs = {}
+        for i in range(last + 1):
+            x = self._run_block(i, x)
+            if i in take:
+                outs[i] = self.norm(x) if norm else x
+        intermediates = [outs[i] for i in take]
+        if output_fmt == 'NCTHW':
+            intermediates = [self.to_featmap(y, grid) for y in intermediates]
+        if intermediates_only:
+            return intermediates
+        return self.norm(x), intermediates
+
+    def prune_intermediate_layers(self, indices: Union[int, Sequence[int]] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> List[int]:
+        """Drop the blocks after the last one in ``indices`` (and ``norm`` / ``fc_norm`` if asked), for a
+        model used only through :meth:`forward_intermediates`. Returns the kept block indices."""
+        take = self._take_indices(indices)
+        self.blocks = self.blocks[:max(take) + 1]
+        self.depth = len(self.blocks)
+        if prune_norm:
+            self.norm = nn.Identity()
+        if prune_head:
+            self.fc_norm = nn.Identity()
+        return take
+
+    def to_featmap(self, tokens: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+        """Tokens (B, T'*H'*W', C) of the full grid -> feature map (B, C, T', H', W')."""
+        t, h, w = grid
+        return rearrange(tokens, 'b (t h w) c -> b c t h w', t=t, h=h, w=w)
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Tokens (B, N, C) -> clip embedding (B, C): mean over tokens, then ``fc_norm``."""
-        return self.fc_norm(tokens.mean(1))
+        """Tokens (B, N, C) -> their mean (B, C)."""
+        return tokens.mean(1)
+
+    def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, C) -> clip embedding (B, C): :meth:`pool`, then ``fc_norm`` (the classifier itself is
+        the task's head, e.g. ``VideoClsHead``)."""
+        return self.fc_norm(self.pool(tokens))
 
     def forward(self, x: torch.Tensor, visible_idx: Optional[torch.Tensor] = None,
                 mask: Optional[torch.Tensor] = None, num_visible: Optional[int] = None):
         """Encode a clip (B, 3, T, H, W) and return what ``out_type`` asks for (see the class docstring).
 
         Masked encoding: either ``visible_idx`` (B, Nv) token indices, or a bool ``mask`` (B, N) with True for
-        masked tokens (plus ``num_visible`` to avoid a host sync, see :func:`visible_index`).
+        masked tokens (plus ``num_visible`` to avoid a host sync, see :func:`~backbones.masking.mask_to_index`).
         """
         if mask is not None:
             if visible_idx is not None:
                 raise ValueError('pass either visible_idx or mask, not both')
-            visible_idx = visible_index(mask, num_visible)
+            visible_idx = mask_to_index(mask, num_visible)
         if self.out_type == 'intermediates':
-            return self.forward_features(x, visible_idx, return_intermediates=True)[1]
+            return self.forward_intermediates(x, self.out_indices, visible_idx, stop_early=True,
+                                              intermediates_only=True)
         tokens = self.forward_features(x, visible_idx)
         if self.out_type == 'tokens':
             return tokens
         if self.out_type == 'pooled':
-            return self.pool(tokens)
+            return self.forward_head(tokens)
         if visible_idx is not None:
             raise ValueError("out_type='featmap' needs all tokens; got visible_idx")
-        t, h, w = self.patch_embed.grid(*x.shape[2:])
-        return tokens.transpose(1, 2).reshape(x.shape[0], self.embed_dim, t, h, w)
+        return self.to_featmap(tokens, self.patch_embed.grid(*x.shape[2:]))
+
+
+def _gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """(B, N, C) gathered at (B, M) token indices -> (B, M, C)."""
+    return torch.gather(x, 1, idx[..., None].expand(-1, -1, x.shape[-1]))

@@ -1,17 +1,19 @@
 """VideoMAE V2 pretraining with dual masking, as an MMEngine model wrapping :class:`VideoViT`.
 
-Flow for a clip (B, 3, T, H, W) with N tokens:
+Flow for a clip (B, 3, T, H, W) with N tokens, laid out like mae's ``models_mae.py``:
 
-1. encoder mask (tube, ratio .9) -> ``vis_idx`` (B, Nv); only those tubelets are embedded and encoded.
+1. :meth:`~VideoMAEv2Pretrainer.forward_encoder`: encoder mask (tube, ratio .9) -> ``vis_idx`` (B, Nv); only
+   those tubelets are embedded and encoded.
 2. decoder mask (running cell, ratio .5) -> ``query_idx`` (B, Nq): the tokens the decoder reconstructs.
    Without a decoder mask (VideoMAE v1) the queries are all encoder-masked tokens.
-3. decoder input ``[encoder_to_decoder(encoded) + pos[vis_idx], mask_token + pos[query_idx]]``; only the
-   query outputs go through ``decoder.norm`` and ``decoder.head``.
-4. MSE against :func:`pixel_targets` at the queries that the encoder did not see, summed over the batch and
-   divided by their number (as the official engine).
+3. :meth:`~VideoMAEv2Pretrainer.forward_decoder`: decoder input ``[encoder_to_decoder(encoded) + pos[vis_idx],
+   mask_token + pos[query_idx]]``; only the query outputs go through ``decoder.norm`` and ``decoder.head``.
+4. :meth:`~VideoMAEv2Pretrainer.forward_loss`: MSE against :func:`pixel_targets` at the queries that the
+   encoder did not see, summed over the batch and divided by their number (as the official engine);
+   :meth:`~VideoMAEv2Pretrainer.loss` returns it as ``loss_pix``.
 
 Masks come from the data pipeline (``encoder_mask`` / ``decoder_mask`` in the data samples' metainfo, see
-:mod:`tasks.pretrain.transforms`) or, by default, are drawn on the device here; counts come from the ratios so
+:mod:`tasks.datasets.transforms`) or, by default, are drawn on the device here; counts come from the ratios so
 nothing synchronises with the host.
 """
 from typing import Dict, Optional, Sequence, Tuple
@@ -19,6 +21,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.utils.checkpoint
+from einops import rearrange
 from mmengine.model import BaseModel
 from torch import nn
 
@@ -27,7 +30,7 @@ from .layers import Block
 from .layers.pos_embed import sincos_table
 from .masking import make_mask, mask_to_index, num_masked
 from .registry import MODELS
-from .video_vit import VideoViT, one_clip_per_sample
+from .video_vit import VideoViT, _gather_tokens, one_clip_per_sample
 
 __all__ = ['VideoMAEv2Pretrainer', 'pixel_targets', 'DECODER_PRESETS']
 
@@ -57,10 +60,8 @@ def pixel_targets(videos: torch.Tensor, tubelet_size: int, patch_size: int, norm
     Returns:
         Tensor: (B, N, t*p*p*C), flattened pixel-major then channel (``b n (p c)``), N in (t, h, w) order.
     """
-    b, c, t, h, w = videos.shape
-    pt, p = tubelet_size, patch_size
-    x = videos.reshape(b, c, t // pt, pt, h // p, p, w // p, p)
-    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, -1, pt * p * p, c)  # b (t h w) (p0 p1 p2) c
+    x = rearrange(videos, 'b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c', p0=tubelet_size, p1=patch_size,
+                  p2=patch_size)
     if normalize:
         x = (x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + eps)
     return x.flatten(2)
@@ -68,14 +69,17 @@ def pixel_targets(videos: torch.Tensor, tubelet_size: int, patch_size: int, norm
 
 class PretrainDecoder(nn.Module):
     """The official pretraining decoder: blocks, ``norm``, ``head`` (names ``decoder.blocks.i``, ``decoder.norm``,
-    ``decoder.head``); only the last ``num_queries`` tokens go through ``norm`` and ``head``."""
+    ``decoder.head``, and ``decoder.blocks.i.gamma_1`` / ``gamma_2`` with layer scale); only the last
+    ``num_queries`` tokens go through ``norm`` and ``head``."""
 
     def __init__(self, embed_dim: int, depth: int, num_heads: int, out_dim: int, mlp_ratio: float = 4.,
-                 drop_path_rate: float = 0., norm_eps: float = 1e-6, with_cp: bool = False):
+                 drop_path_rate: float = 0., norm_eps: float = 1e-6, with_cp: bool = False,
+                 init_values: float = 0.):
         super().__init__()
         dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList([
-            Block(embed_dim, num_heads, mlp_ratio, drop_path=dpr[i], norm_eps=norm_eps, qkv_bias=True)
+            Block(embed_dim, num_heads, mlp_ratio, init_values=init_values, drop_path=dpr[i], norm_eps=norm_eps,
+                  qkv_bias=True)
             for i in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
@@ -110,6 +114,10 @@ class VideoMAEv2Pretrainer(BaseModel):
             un-normalises with it (official: ImageNet).
         std (Sequence[float]): Same for std.
         decoder_drop_path_rate (float): Stochastic depth in the decoder.
+        decoder_with_cp (bool): Activation checkpointing of the decoder blocks.
+        decoder_init_values (float, optional): Layer-scale init of the decoder (``gamma_1`` / ``gamma_2``); 0
+            disables it. None: the encoder's ``init_values``, as the official model, which passes one
+            ``init_values`` to both.
         data_preprocessor (dict, optional): MMEngine data preprocessor (``ActionDataPreprocessor`` with
             ``mean = 255 * mean``, ``std = 255 * std``).
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads an official pretraining
@@ -121,7 +129,8 @@ class VideoMAEv2Pretrainer(BaseModel):
                  decoder_mask: Optional[dict] = dict(kind='running_cell', ratio=0.5), norm_pix_loss: bool = True,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  decoder_drop_path_rate: float = 0., decoder_with_cp: bool = False,
-                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None):
+                 decoder_init_values: Optional[float] = None, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         encoder = dict(encoder)
         encoder.pop('type', None)
@@ -149,11 +158,13 @@ class VideoMAEv2Pretrainer(BaseModel):
         out_dim = 3 * self.tubelet_size * self.patch_size ** 2
         self.encoder_to_decoder = nn.Linear(self.encoder.embed_dim, decoder_dim, bias=False)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))
+        if decoder_init_values is None:
+            decoder_init_values = encoder.get('init_values', 0.)
         self.decoder = PretrainDecoder(decoder_dim, decoder_depth, decoder_heads, out_dim,
-                                       drop_path_rate=decoder_drop_path_rate, with_cp=decoder_with_cp)
+                                       drop_path_rate=decoder_drop_path_rate, with_cp=decoder_with_cp,
+                                       init_values=decoder_init_values)
         self.register_buffer('pix_mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1), False)
         self.register_buffer('pix_std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1), False)
-        self._dec_pos_cache: Dict[tuple, torch.Tensor] = {}
         # official init of the pretraining-only parts: xavier-uniform Linear, trunc-normal mask token
         for m in [self.encoder_to_decoder, *self.decoder.modules()]:
             if isinstance(m, nn.Linear):
@@ -176,12 +187,6 @@ class VideoMAEv2Pretrainer(BaseModel):
     # ------------------------------------------------------------------------------------ helpers
     def no_weight_decay(self) -> set:
         return {'mask_token'} | {f'encoder.{k}' for k in self.encoder.no_weight_decay()}
-
-    def _decoder_pos(self, n: int, dtype, device) -> torch.Tensor:
-        key = (n, dtype, device)
-        if key not in self._dec_pos_cache:
-            self._dec_pos_cache[key] = sincos_table(n, self.decoder_dim, dtype, device)[None]
-        return self._dec_pos_cache[key]
 
     def _masks(self, inputs: torch.Tensor, data_samples) -> Tuple[torch.Tensor, Optional[torch.Tensor], int, int]:
         """(encoder mask, decoder mask or None, Nv, Nq); masks from the data samples when present."""
@@ -210,33 +215,39 @@ class VideoMAEv2Pretrainer(BaseModel):
         return enc, dec, nv, nq
 
     # ------------------------------------------------------------------------------------ forward
-    def forward_train(self, inputs: torch.Tensor, enc_mask: torch.Tensor, dec_mask: Optional[torch.Tensor],
-                      num_visible: int, num_queries: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Encode visible tokens and decode the queries.
+    def forward_encoder(self, inputs: torch.Tensor, enc_mask: torch.Tensor,
+                        num_visible: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Encode the visible tokens only.
 
         Args:
             inputs (Tensor): (B, 3, T, H, W) normalised clip.
             enc_mask (Tensor): (B, N) bool, True = hidden from the encoder.
-            dec_mask (Tensor, optional): (B, N) bool, True = not decoded; None: queries = encoder-masked tokens.
             num_visible (int): Nv, False count of ``enc_mask`` per sample.
-            num_queries (int): Nq, False count of ``dec_mask`` (or True count of ``enc_mask``).
 
         Returns:
-            tuple: predictions (B, Nq, 3*t*p*p) and ``query_idx`` (B, Nq).
+            tuple: latent (B, Nv, C) after ``encoder.norm`` and ``vis_idx`` (B, Nv).
         """
         vis_idx = mask_to_index(enc_mask, num_visible)
-        if dec_mask is None:
-            query_idx = mask_to_index(enc_mask, num_queries, masked=True)
-        else:
-            query_idx = mask_to_index(dec_mask, num_queries)
-        x = self.encoder.forward_features(inputs, vis_idx)  # (B, Nv, C) after encoder.norm
-        x = self.encoder_to_decoder(x)
-        b, _, cd = x.shape
-        pos = self._decoder_pos(enc_mask.shape[1], x.dtype, x.device).expand(b, -1, -1)
-        pos_vis = torch.gather(pos, 1, vis_idx[..., None].expand(-1, -1, cd))
-        pos_query = torch.gather(pos, 1, query_idx[..., None].expand(-1, -1, cd))
-        x = torch.cat([x + pos_vis, self.mask_token.to(x.dtype) + pos_query], dim=1)
-        return self.decoder(x, num_queries), query_idx
+        return self.encoder.forward_features(inputs, vis_idx), vis_idx
+
+    def forward_decoder(self, latent: torch.Tensor, vis_idx: torch.Tensor, query_idx: torch.Tensor,
+                        num_tokens: int) -> torch.Tensor:
+        """Decode the queries: ``[encoder_to_decoder(latent) + pos[vis_idx], mask_token + pos[query_idx]]``
+        through the decoder, whose ``norm`` and ``head`` see only the queries.
+
+        Args:
+            latent (Tensor): (B, Nv, C) encoder output.
+            vis_idx (Tensor): (B, Nv) positions of ``latent``.
+            query_idx (Tensor): (B, Nq) positions to reconstruct.
+            num_tokens (int): N, tokens of the full clip (length of the position table).
+
+        Returns:
+            Tensor: predictions (B, Nq, 3*t*p*p).
+        """
+        x = self.encoder_to_decoder(latent)
+        pos = sincos_table(num_tokens, self.decoder_dim, x.dtype, x.device)
+        x = torch.cat([x + pos[vis_idx], self.mask_token.to(x.dtype) + pos[query_idx]], dim=1)
+        return self.decoder(x, query_idx.shape[1])
 
     def targets(self, inputs: torch.Tensor) -> torch.Tensor:
         """Normalised clip -> (B, N, t*p*p*3) targets (un-normalised to [0, 1] first, as official)."""
@@ -244,26 +255,46 @@ class VideoMAEv2Pretrainer(BaseModel):
             videos = inputs.float() * self.pix_std + self.pix_mean
             return pixel_targets(videos, self.tubelet_size, self.patch_size, self.norm_pix_loss)
 
-    def loss(self, inputs: torch.Tensor, data_samples=None) -> Dict[str, torch.Tensor]:
-        enc, dec, nv, nq = self._masks(inputs, data_samples)
-        pred, query_idx = self.forward_train(inputs, enc, dec, nv, nq)
-        target = self.targets(inputs)
-        target = torch.gather(target, 1, query_idx[..., None].expand(-1, -1, target.shape[-1]))
-        weight = torch.gather(enc, 1, query_idx).to(pred.dtype) if dec is not None else None
+    def forward_loss(self, inputs: torch.Tensor, pred: torch.Tensor, query_idx: torch.Tensor,
+                     enc_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """MSE of ``pred`` against :func:`pixel_targets` at the queries.
+
+        Args:
+            inputs (Tensor): (B, 3, T, H, W) normalised clip.
+            pred (Tensor): (B, Nq, 3*t*p*p).
+            query_idx (Tensor): (B, Nq).
+            enc_mask (Tensor, optional): With dual masking, the encoder mask: only queries the encoder did not
+                see count (summed and divided by their number, as the official engine). None (VideoMAE v1:
+                every query was hidden) averages over all queries.
+
+        Returns:
+            Tensor: scalar loss.
+        """
+        target = _gather_tokens(self.targets(inputs), query_idx)
         per_token = (pred.float() - target).pow(2).mean(-1)
-        if weight is None:
-            loss = per_token.mean()
-        else:
-            loss = (per_token * weight).sum() / weight.sum().clamp(min=1)
-        return dict(loss_pix=loss)
+        if enc_mask is None:
+            return per_token.mean()
+        weight = torch.gather(enc_mask, 1, query_idx).to(pred.dtype)
+        return (per_token * weight).sum() / weight.sum().clamp(min=1)
+
+    def _forward(self, inputs: torch.Tensor, data_samples):
+        """Masks, encoder and decoder: (pred, query_idx, encoder mask, decoder mask or None)."""
+        enc, dec, nv, nq = self._masks(inputs, data_samples)
+        latent, vis_idx = self.forward_encoder(inputs, enc, nv)
+        # queries: the decoder mask's kept tokens, or (v1) every token hidden from the encoder
+        query_idx = mask_to_index(enc, nq, masked=True) if dec is None else mask_to_index(dec, nq)
+        return self.forward_decoder(latent, vis_idx, query_idx, enc.shape[1]), query_idx, enc, dec
+
+    def loss(self, inputs: torch.Tensor, data_samples=None) -> Dict[str, torch.Tensor]:
+        pred, query_idx, enc, dec = self._forward(inputs, data_samples)
+        return dict(loss_pix=self.forward_loss(inputs, pred, query_idx, enc if dec is not None else None))
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = 'tensor'):
         inputs = one_clip_per_sample(inputs)
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode in ('tensor', 'predict'):
-            enc, dec, nv, nq = self._masks(inputs, data_samples)
-            pred, query_idx = self.forward_train(inputs, enc, dec, nv, nq)
+            pred, query_idx, _, _ = self._forward(inputs, data_samples)
             if mode == 'tensor':
                 return pred
             out = []

@@ -5,7 +5,6 @@ Weights come from a local file: an OpenAI CLIP / open_clip state dict (``visual.
 ``visual.proj``; a bare visual tower or UMT's ``clip_teacher.*`` too), a TorchScript OpenAI release
 (``ViT-B-16.pt``), or a timm state dict. :func:`convert_clip_state_dict` is the pure key converter.
 """
-import re
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple, Union
@@ -20,55 +19,31 @@ from ..registry import MODELS
 
 __all__ = ['CLIPTeacher', 'convert_clip_state_dict', 'load_clip_state_dict']
 
-_FILE = 'backbones/teachers/clip.py'
-_OPENAI_PREFIXES = ('visual.', 'clip_teacher.', 'vision_encoder.clip_teacher.', 'module.visual.')
-_RENAMES = (  # OpenAI / open_clip visual tower -> timm VisionTransformer, applied in order
-    (r'^conv1\.', 'patch_embed.proj.'),
-    (r'^ln_pre\.', 'norm_pre.'),
-    (r'^ln_post\.', 'norm.'),
-    (r'^transformer\.resblocks\.(\d+)\.ln_1\.', r'blocks.\1.norm1.'),
-    (r'^transformer\.resblocks\.(\d+)\.ln_2\.', r'blocks.\1.norm2.'),
-    (r'^transformer\.resblocks\.(\d+)\.attn\.in_proj_(weight|bias)$', r'blocks.\1.attn.qkv.\2'),
-    (r'^transformer\.resblocks\.(\d+)\.attn\.out_proj\.', r'blocks.\1.attn.proj.'),
-    (r'^transformer\.resblocks\.(\d+)\.mlp\.c_fc\.', r'blocks.\1.mlp.fc1.'),
-    (r'^transformer\.resblocks\.(\d+)\.mlp\.c_proj\.', r'blocks.\1.mlp.fc2.'),
-)
+# where an OpenAI / open_clip visual tower sits in the files UMT meets (full CLIP, UMT stage 2, DDP, bare)
+_OPENAI_PREFIXES = ('visual.', 'clip_teacher.', 'vision_encoder.clip_teacher.', 'module.visual.', '')
 
 
 def convert_clip_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """OpenAI CLIP / open_clip (full model or visual tower) or timm CLIP ViT state dict -> timm
     ``VisionTransformer`` names. Pure; text-tower keys are dropped.
 
-    ``class_embedding`` (C,) -> ``cls_token`` (1, 1, C); ``positional_embedding`` (L, C) -> ``pos_embed`` (1, L, C);
-    ``proj`` (C, D) -> ``head.weight`` (D, C) and a zero ``head.bias``.
+    The renaming is timm's own OpenAI converter (``timm.models.vision_transformer._convert_openai_clip``:
+    ``class_embedding`` -> ``cls_token`` (1, 1, C), ``positional_embedding`` -> ``pos_embed`` (1, L, C), ``proj``
+    (C, D) -> ``head.weight`` (D, C) and a zero ``head.bias``); this function only finds where the visual tower
+    sits. Keys timm does not know pass through and are refused when the teacher loads them.
+
+    Raises:
+        ValueError: No visual tower in ``state_dict``.
     """
+    from timm.models.vision_transformer import _convert_openai_clip
     sd = {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
     if any(k.startswith('patch_embed.proj.') for k in sd):  # already timm
         return dict(sd)
-    for prefix in _OPENAI_PREFIXES:
-        if any(k.startswith(prefix + 'conv1.') for k in sd):
-            sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-            break
-    if 'conv1.weight' not in sd:
-        raise ValueError(f'{_FILE}: not a CLIP visual tower state dict (no conv1.weight / visual.conv1.weight / '
+    prefix = next((p for p in _OPENAI_PREFIXES if p + 'conv1.weight' in sd), None)
+    if prefix is None:
+        raise ValueError(f'not a CLIP visual tower state dict (no conv1.weight / visual.conv1.weight / '
                          f'patch_embed.proj.weight); first keys: {list(state_dict)[:8]}')
-    out = {}
-    for key, value in sd.items():
-        if key == 'class_embedding':
-            out['cls_token'] = value.reshape(1, 1, -1)
-        elif key == 'positional_embedding':
-            out['pos_embed'] = value[None]
-        elif key == 'proj':
-            out['head.weight'] = value.t().contiguous()
-            out['head.bias'] = value.new_zeros(value.shape[1])
-        else:
-            new = key
-            for pattern, repl in _RENAMES:
-                new = re.sub(pattern, repl, new)
-            if new == key:
-                raise ValueError(f'{_FILE}: unexpected CLIP visual key {key!r}')
-            out[new] = value
-    return out
+    return _convert_openai_clip(sd, None, prefix=prefix)
 
 
 def load_clip_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
@@ -76,13 +51,13 @@ def load_clip_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     an OpenAI TorchScript release (read with ``torch.jit.load``, which runs no pickled Python)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'{_FILE}: CLIP teacher weights not found: {path}')
+        raise FileNotFoundError(f'CLIP teacher checkpoint={str(path)!r}: file not found')
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
             is_jit = any(n.split('/', 1)[-1].startswith('code/') for n in zf.namelist())
         if is_jit:
             return {k: v.float() for k, v in torch.jit.load(str(path), map_location='cpu').state_dict().items()}
-    state_dict, _, _ = unwrap_checkpoint(load_checkpoint_file(path))
+    state_dict, _, _ = unwrap_checkpoint(load_checkpoint_file(path), str(path))
     return state_dict
 
 
@@ -108,7 +83,7 @@ class CLIPTeacher(nn.Module):
         timm_kwargs.setdefault('act_layer', 'quick_gelu')  # OpenAI CLIP
         self.vit = timm.create_model(arch, pretrained=False, img_size=img_size, num_classes=proj_dim,
                                      global_pool='token', **timm_kwargs)
-        self.img_size = img_size
+        self.arch, self.img_size = arch, img_size
         self.patch_size = self.vit.patch_embed.patch_size[0]
         self.grid_size = tuple(self.vit.patch_embed.grid_size)
         depth = len(self.vit.blocks)
@@ -135,17 +110,26 @@ class CLIPTeacher(nn.Module):
         return super().train(False)  # always eval: no dropout / drop path, frozen statistics
 
     def load_weights(self, path: Union[str, Path]) -> None:
-        sd = convert_clip_state_dict(load_clip_state_dict(path))
+        try:
+            sd = convert_clip_state_dict(load_clip_state_dict(path))
+        except ValueError as e:
+            raise ValueError(f'CLIP teacher checkpoint {path}: {e}') from e
         pos = sd.get('pos_embed')
         want = self.vit.pos_embed.shape
         if pos is not None and pos.shape != want:
             n_old = int(round((pos.shape[1] - 1) ** .5))
             sd['pos_embed'] = resample_abs_pos_embed(pos.float(), new_size=self.grid_size, old_size=(n_old, n_old),
                                                      num_prefix_tokens=1).to(pos.dtype)
-        result = self.vit.load_state_dict(sd, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise RuntimeError(f'{_FILE}: {path} does not fit the {type(self.vit).__name__} teacher: missing '
-                               f'{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}')
+        model_sd = self.vit.state_dict()
+        missing = [k for k in model_sd if k not in sd]
+        unexpected = [k for k in sd if k not in model_sd]
+        mismatched = [f'{k} {list(sd[k].shape)} vs {list(model_sd[k].shape)}' for k in model_sd
+                      if k in sd and sd[k].shape != model_sd[k].shape]
+        if missing or unexpected or mismatched:
+            raise RuntimeError(f'CLIP teacher checkpoint {path} does not fit the {self.arch} teacher: missing '
+                               f'{missing[:5]}, unexpected {unexpected[:5]}, shape (file vs teacher) '
+                               f'{mismatched[:3]}')
+        self.vit.load_state_dict(sd)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -84,6 +84,19 @@ def test_mask_to_index():
     mask = torch.tensor([[True, False, True, False], [False, False, True, True]])
     assert mask_to_index(mask, 2).tolist() == [[1, 3], [0, 1]]
     assert mask_to_index(mask, 2, masked=True).tolist() == [[0, 2], [2, 3]]
+    assert mask_to_index(mask).tolist() == [[1, 3], [0, 1]]  # count read from the first sample
+    assert mask_to_index(mask, masked=True).tolist() == [[0, 2], [2, 3]]
+    with pytest.raises(ValueError, match='bool'):
+        mask_to_index(mask.long(), 2)
+    with pytest.raises(ValueError, match='bool'):
+        mask_to_index(mask[0], 2)
+
+
+def test_mask_to_index_is_the_only_one():
+    """One mask-to-index function: the encoder and the pretrainers use masking.mask_to_index."""
+    from backbones import umt, video_vit, videomae_v2
+    assert not hasattr(video_vit, 'visible_index')
+    assert video_vit.mask_to_index is umt.mask_to_index is videomae_v2.mask_to_index is mask_to_index
 
 
 def test_generate_mask_transform():

@@ -36,8 +36,11 @@ def test_stage1_loss_equals_direct_recomputation():
     torch.manual_seed(1)
     loss = model.loss(x)['loss_align']
     torch.manual_seed(1)
-    student, target, vis = model.forward_train(x)
+    tokens, vis = model.forward_teacher(x)
+    student = model.forward_decoder(model.forward_encoder(x, vis), vis, 32)
+    target = model.forward_targets(tokens, vis)
     torch.testing.assert_close(loss, align_loss(student, target))
+    torch.testing.assert_close(model.forward_loss(student, target), loss)
     # direct: teacher on all tokens with ln_post + proj, then select; student heads per layer
     vit = model.teacher.vit
     frames = x.transpose(1, 2).reshape(4, 3, 32, 32)
@@ -47,7 +50,7 @@ def test_stage1_loss_equals_direct_recomputation():
         tok = blk(tok)
         outs.append(tok[:, 1:].reshape(2, 32, -1))
     tgt = [F.normalize(vit.head(vit.norm(o)), dim=-1) for o in outs[-3:]]
-    _, inter = model.encoder.forward_features(x, vis, return_intermediates=True)
+    inter = model.encoder.forward_intermediates(x, [-3, -2, -1], vis, intermediates_only=True)
     from backbones.layers.pos_embed import sincos_table
     pos = sincos_table(32, 32)
     total = 0
@@ -78,7 +81,9 @@ def test_teacher_cls_attention_matches_full_attention():
 def test_semantic_mask_uses_teacher_attention():
     model = tiny(mask_ratio=0.75)
     x = torch.randn(2, 3, 2, 32, 32)
-    student, target, vis = model.forward_train(x)
+    tokens, vis = model.forward_teacher(x)
+    student = model.forward_decoder(model.forward_encoder(x, vis), vis, tokens.shape[2])
+    target = model.forward_targets(tokens, vis)
     assert student.shape == target.shape == (3, 2, 2 * 4, 16)
     assert vis.shape == (2, 8)
 
@@ -138,3 +143,70 @@ def test_stage1_checkpoint_round_trip(tmp_path):
     other = tiny(init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     other.init_weights()
     torch.testing.assert_close(other.clip_decoder[1].head.weight, sd['clip_decoder.1.head.weight'] + 1)
+
+
+def test_building_leaves_the_encoder_config_alone():
+    """UMT asks the encoder for its last K blocks at call time; it rewrites no encoder setting."""
+    model = UMTPretrainer(encoder=dict(ENC, out_indices=(0,), out_type='tokens'), teacher=dict(TEACHER),
+                          num_align_layers=3)
+    assert model.encoder.out_indices == (0,) and model.encoder.out_type == 'tokens'
+    assert tiny().encoder.out_indices == (-1,)  # the VideoViT default
+    x = torch.randn(1, 3, 2, 32, 32)
+    vis = torch.arange(0, 32, 4)[None]
+    with torch.no_grad():
+        latent = model.forward_encoder(x, vis)
+        want = model.encoder.forward_intermediates(x, [1, 2, 3], vis, intermediates_only=True)
+    assert latent.shape == (3, 1, 8, 32)
+    for i in range(3):
+        torch.testing.assert_close(latent[i], model.encoder.norm(want[i]), atol=0, rtol=0)
+
+
+def test_num_align_layers_deeper_than_the_encoder_raises():
+    import pytest
+    with pytest.raises(ValueError, match='num_align_layers'):
+        UMTPretrainer(encoder=dict(ENC), teacher=dict(TEACHER), num_align_layers=5)
+
+
+def test_clip_conversion_finds_the_visual_tower_under_every_prefix():
+    src = CLIPTeacher(**TEACHER, num_return_layers=2).vit.state_dict()
+    official = _to_openai(src)
+    visual = {k[len('visual.'):]: v for k, v in official.items() if k.startswith('visual.')}
+    for prefix in ('visual.', 'clip_teacher.', 'vision_encoder.clip_teacher.', 'module.visual.', ''):
+        conv = convert_clip_state_dict({prefix + k: v for k, v in visual.items()})
+        assert set(conv) == set(src), prefix
+        torch.testing.assert_close(conv['blocks.1.attn.qkv.weight'], src['blocks.1.attn.qkv.weight'])
+        assert conv['cls_token'].shape == src['cls_token'].shape and conv['pos_embed'].shape == src['pos_embed'].shape
+    assert convert_clip_state_dict(src).keys() == src.keys()  # already timm
+
+
+def test_clip_teacher_errors_name_the_users_file(tmp_path):
+    import pytest
+    path = tmp_path / 'not_clip.pth'
+    torch.save({'model': {'foo.weight': torch.zeros(2)}}, path)
+    with pytest.raises(ValueError, match='not_clip.pth') as err:
+        CLIPTeacher(**TEACHER, num_return_layers=2, checkpoint=str(path))
+    assert 'backbones/' not in str(err.value) and 'conv1.weight' in str(err.value)
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        CLIPTeacher(**TEACHER, num_return_layers=2, checkpoint=str(tmp_path / 'missing.pth'))
+    # a visual tower of another width: the file and the arch are named
+    wide = CLIPTeacher(**{**TEACHER, 'embed_dim': 32}, num_return_layers=2)
+    path = tmp_path / 'wide.pth'
+    torch.save(_to_openai(wide.vit.state_dict()), path)
+    with pytest.raises(RuntimeError, match='wide.pth') as err:
+        CLIPTeacher(**TEACHER, num_return_layers=2, checkpoint=str(path))
+    assert 'vit_base_patch16_clip_224' in str(err.value)
+
+
+def test_align_heads_use_the_official_layernorm_eps():
+    """Official clip_decoder: Linear then LayerNorm(eps=1e-6). With small head weights the eps shows."""
+    model = tiny()
+    assert all(head.norm.eps == 1e-6 for head in model.clip_decoder)
+    head = model.clip_decoder[0]
+    with torch.no_grad():
+        head.head.weight.mul_(1e-3)
+        head.head.bias.zero_()
+        head.norm.weight.normal_()
+        x = torch.randn(5, 32)
+        official = F.layer_norm(F.linear(x, head.head.weight, head.head.bias), (16,), head.norm.weight,
+                                head.norm.bias, eps=1e-6)
+        torch.testing.assert_close(head(x), official, atol=1e-6, rtol=1e-5)

@@ -350,19 +350,21 @@ def test_intermediates_keep_requested_order_and_duplicates():
     torch.testing.assert_close(outs[2], per_block[2])
 
 
-def test_visible_index_from_mask_matches_explicit_indices():
-    from backbones.video_vit import VideoViT as ViT, visible_index
+def test_bool_mask_goes_through_mask_to_index():
+    from backbones.masking import mask_to_index
     mask = torch.zeros(2, 8, dtype=torch.bool)
     mask[0, [1, 3, 5]] = True
     mask[1, [0, 2, 7]] = True
-    idx = visible_index(mask, num_visible=5)
+    idx = mask_to_index(mask, 5)
     assert idx.tolist() == [[0, 2, 4, 6, 7], [1, 3, 4, 5, 6]]
-    assert visible_index(mask).tolist() == idx.tolist()  # count read from the mask
-    vit = ViT(img_size=32, num_frames=4, patch_size=16, embed_dim=32, depth=1, num_heads=2, out_type='tokens').eval()
+    vit = VideoViT(img_size=32, num_frames=4, patch_size=16, embed_dim=32, depth=1, num_heads=2,
+                   out_type='tokens').eval()
     x = torch.randn(2, 3, 4, 32, 32)
     torch.testing.assert_close(vit(x, mask=mask, num_visible=5), vit(x, visible_idx=idx))
     with pytest.raises(ValueError, match='bool'):
-        visible_index(mask.long())
+        vit(x, mask=mask.long())
+    with pytest.raises(ValueError, match='either'):
+        vit(x, mask=mask, visible_idx=idx)
 
 
 def test_one_clip_per_sample_drops_the_clip_axis_and_refuses_several_clips():
@@ -372,3 +374,232 @@ def test_one_clip_per_sample_drops_the_clip_axis_and_refuses_several_clips():
     assert one_clip_per_sample(x[:, 0]).shape == (2, 3, 4, 8, 8)  # already one clip per sample
     with pytest.raises(ValueError, match=r'one clip per sample \(num_clips=1\), got 3'):
         one_clip_per_sample(torch.randn(2, 3, 3, 4, 8, 8))
+
+
+# ------------------------------------------------------------------ timm-shaped API: intermediates
+def per_block_outputs(model, x, visible_idx=None):
+    tokens = model.embed(x, visible_idx)
+    outs = []
+    for blk in model.blocks:
+        tokens = blk(tokens)
+        outs.append(tokens)
+    return outs
+
+
+@pytest.fixture
+def deep():
+    torch.manual_seed(0)
+    return tiny(num_frames=4, depth=4, use_mean_pooling=False).eval()
+
+
+def test_forward_intermediates_int_takes_the_last_n_blocks(deep):
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        ref = per_block_outputs(deep, x)
+        final, inter = deep.forward_intermediates(x, 2)
+        assert len(inter) == 2
+        torch.testing.assert_close(inter[0], ref[2], atol=0, rtol=0)
+        torch.testing.assert_close(inter[1], ref[3], atol=0, rtol=0)
+        torch.testing.assert_close(final, deep.forward_features(x), atol=0, rtol=0)
+        every = deep.forward_intermediates(x, intermediates_only=True)  # None: every block
+        assert len(every) == 4 and all(torch.equal(a, b) for a, b in zip(every, ref))
+
+
+def test_forward_intermediates_list_keeps_order_duplicates_and_negative_indices(deep):
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        ref = per_block_outputs(deep, x)
+        inter = deep.forward_intermediates(x, [3, 0, -1, -4, 1], intermediates_only=True)
+    assert [id(t) for t in inter][0] == id(inter[2])  # block 3 asked twice: the same tensor
+    for got, want in zip(inter, [ref[3], ref[0], ref[3], ref[0], ref[1]]):
+        torch.testing.assert_close(got, want, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize('indices', [[4], [-5], 0, 5])
+def test_forward_intermediates_out_of_range_raises(deep, indices):
+    with pytest.raises(ValueError, match='4'):
+        deep.forward_intermediates(torch.randn(1, 3, 4, 32, 32), indices)
+
+
+def test_stop_early_gives_the_same_intermediates_and_runs_fewer_blocks(deep):
+    x = torch.randn(1, 3, 4, 32, 32)
+    calls = []
+    hooks = [blk.register_forward_hook(lambda m, i, o, k=k: calls.append(k)) for k, blk in enumerate(deep.blocks)]
+    with torch.no_grad():
+        full = deep.forward_intermediates(x, [1, 0], intermediates_only=True)
+        assert calls == [0, 1, 2, 3]
+        calls.clear()
+        early = deep.forward_intermediates(x, [1, 0], stop_early=True, intermediates_only=True)
+        assert calls == [0, 1]
+    for h in hooks:
+        h.remove()
+    for a, b in zip(full, early):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_norm_flag_applies_the_final_norm(deep):
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        raw = deep.forward_intermediates(x, [0, 2], intermediates_only=True)
+        normed = deep.forward_intermediates(x, [0, 2], norm=True, intermediates_only=True)
+        for r, n in zip(raw, normed):
+            torch.testing.assert_close(n, deep.norm(r), atol=0, rtol=0)
+            assert not torch.allclose(n, r)
+        pooled = tiny(num_frames=4, depth=2).eval()  # use_mean_pooling: norm is Identity, as timm's with fc_norm
+        a = pooled.forward_intermediates(x, 1, norm=True, intermediates_only=True)[0]
+        torch.testing.assert_close(a, pooled.forward_intermediates(x, 1, intermediates_only=True)[0])
+
+
+def test_ncthw_output_format(deep):
+    x = torch.randn(2, 3, 8, 32, 32)  # grid (4, 2, 2)
+    with torch.no_grad():
+        tokens = deep.forward_intermediates(x, [1, -1], intermediates_only=True)
+        maps = deep.forward_intermediates(x, [1, -1], output_fmt='NCTHW', intermediates_only=True)
+    for t, m in zip(tokens, maps):
+        assert m.shape == (2, 32, 4, 2, 2)
+        torch.testing.assert_close(m, t.transpose(1, 2).reshape(2, 32, 4, 2, 2), atol=0, rtol=0)
+    with pytest.raises(ValueError, match='NCTHW'):
+        deep.forward_intermediates(x, 1, visible_idx=torch.zeros(2, 3, dtype=torch.long), output_fmt='NCTHW')
+    with pytest.raises(ValueError, match='output_fmt'):
+        deep.forward_intermediates(x, 1, output_fmt='NCHW')
+
+
+def test_masked_intermediates_and_features_encode_only_the_gathered_tokens(deep):
+    x = torch.randn(2, 3, 4, 32, 32)  # 8 tokens
+    visible_idx = torch.tensor([[0, 2, 5], [1, 6, 7]])
+    with torch.no_grad():
+        full = deep.embed(x)
+        gathered = torch.stack([full[b, visible_idx[b]] for b in range(2)])
+        torch.testing.assert_close(deep.embed(x, visible_idx), gathered, atol=1e-5, rtol=1e-5)  # matmul vs conv
+        ref = per_block_outputs(deep, x, visible_idx)
+        final, inter = deep.forward_intermediates(x, [-1, 0], visible_idx)
+        assert inter[0].shape == (2, 3, 32)
+        torch.testing.assert_close(inter[0], ref[-1], atol=0, rtol=0)
+        torch.testing.assert_close(inter[1], ref[0], atol=0, rtol=0)
+        torch.testing.assert_close(final, deep.forward_features(x, visible_idx), atol=0, rtol=0)
+        torch.testing.assert_close(final, deep.norm(ref[-1]), atol=0, rtol=0)
+
+
+def test_out_type_is_a_thin_switch_over_the_api():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4, 32, 32)
+    model = tiny(num_frames=4, depth=3, out_indices=(2, 0)).eval()
+    assert model.out_indices == (2, 0)  # kept as configured
+    with torch.no_grad():
+        tokens = model.forward_features(x)
+        outs = {}
+        for out_type in ('pooled', 'featmap', 'tokens', 'intermediates'):
+            model.out_type = out_type
+            outs[out_type] = model(x)
+        torch.testing.assert_close(outs['tokens'], tokens, atol=0, rtol=0)
+        torch.testing.assert_close(outs['pooled'], model.forward_head(tokens), atol=0, rtol=0)
+        torch.testing.assert_close(model.forward_head(tokens), model.fc_norm(model.pool(tokens)), atol=0, rtol=0)
+        torch.testing.assert_close(outs['featmap'], model.to_featmap(tokens, (2, 2, 2)), atol=0, rtol=0)
+        want = model.forward_intermediates(x, [2, 0], intermediates_only=True)
+        assert len(outs['intermediates']) == 2
+        for a, b in zip(outs['intermediates'], want):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_prune_intermediate_layers(deep):
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        want = deep.forward_intermediates(x, [1, 0], intermediates_only=True)
+        assert deep.prune_intermediate_layers([1, 0], prune_norm=True) == [1, 0]
+        assert len(deep.blocks) == 2 and deep.num_layers == 2 and isinstance(deep.norm, torch.nn.Identity)
+        got = deep.forward_intermediates(x, [1, 0], intermediates_only=True)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_set_grad_checkpointing_keeps_outputs_and_gradients(monkeypatch):
+    torch.manual_seed(0)
+    model = tiny(num_frames=4, depth=3, out_type='tokens').train()
+    assert not model.with_cp
+    counted = []
+    real_checkpoint = video_vit_module.checkpoint
+    monkeypatch.setattr(video_vit_module, 'checkpoint', lambda *a, **k: counted.append(1) or real_checkpoint(*a, **k))
+    x = torch.randn(2, 3, 4, 32, 32)
+    weight = torch.randn(2, 8, 32)
+    results = []
+    for enable in (False, True):
+        model.set_grad_checkpointing(enable)
+        assert model.with_cp == enable == model.grad_checkpointing
+        model.zero_grad()
+        inter = model.forward_intermediates(x, [0, -1], intermediates_only=True)
+        ((inter[0] + inter[1]) * weight).sum().backward()
+        results.append(([t.detach() for t in inter],
+                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    assert len(counted) == 3
+    for a, b in zip(results[0][0], results[1][0]):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    assert results[0][1].keys() == results[1][1].keys() and 'blocks.0.attn.qkv.weight' in results[0][1]
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, atol=1e-6, rtol=0, msg=name)
+    assert tiny(num_frames=4, with_cp=True).grad_checkpointing  # the config argument maps to it
+
+
+# ------------------------------------------------------------------------- one cached sinusoid table
+def test_sinusoid_tables_are_cached_once_and_safe_to_reuse():
+    from backbones.layers.pos_embed import video_pos_table
+    a = video_pos_table((2, 2, 2), 16)
+    assert video_pos_table((2, 2, 2), 16) is a  # built once
+    assert sincos_table(8, 16) is sincos_table(8, 16)
+    torch.testing.assert_close(a, sincos_table(8, 16), atol=0, rtol=0)
+    with torch.inference_mode():  # first built under inference mode ...
+        b = video_pos_table((3, 2, 2), 16, ref_grid=(2, 2, 2))
+    assert not b.is_inference()  # ... still usable in training
+    with torch.device('meta'):  # a meta-device block does not poison the CPU cache
+        model = tiny(num_frames=4, pos_embed='learnable')
+    assert model.pos_embed.is_meta
+    assert not video_pos_table((2, 2, 2), 16).is_meta
+    # a learnable table is a copy: training it leaves the cache alone
+    learn = tiny(num_frames=4, pos_embed='learnable')
+    with torch.no_grad():
+        learn.pos_embed.add_(1)
+    torch.testing.assert_close(sincos_table(8, 32), torch.from_numpy(official_sinusoid(8, 32)).float())
+    # the model and the pretrainers share it: no per-module copies
+    model = tiny(num_frames=4)
+    assert model.pos_table((2, 2, 2), torch.float32, torch.device('cpu'))[0].data_ptr() == \
+        video_pos_table((2, 2, 2), 32).data_ptr()
+
+
+# ------------------------------------------------------- UMT at other clip lengths (issue 12, item 2)
+def official_umt_stretched_table(frames: int, ref=(8, 14, 14), dim: int = 768) -> np.ndarray:
+    """The official UMT fine-tuning: the 8x14x14 sinusoid, F.interpolate(mode='linear') over time per spatial
+    position (align_corners=False), written out: output frame j samples the source at (j + .5) * T / T2 - .5,
+    clamped at 0, between its two neighbours."""
+    t, h, w = ref
+    table = official_sinusoid(t * h * w, dim).astype(np.float32).reshape(t, h * w, dim)
+    out = np.empty((frames, h * w, dim), dtype=np.float64)
+    for j in range(frames):
+        src = max((j + .5) * t / frames - .5, 0.)
+        lo = int(np.floor(src))
+        hi = min(lo + 1, t - 1)
+        frac = src - lo
+        out[j] = (1 - frac) * table[lo] + frac * table[hi]
+    return out.reshape(frames * h * w, dim)
+
+
+@pytest.mark.parametrize('arch,dim', [('umt-base', 768), ('umt-large', 1024)])
+def test_umt_presets_stretch_the_8_frame_table_to_16_frames(arch, dim):
+    model = VideoViT(arch, num_frames=16, depth=1)
+    assert model.pos_ref_grid == (8, 14, 14) and model.default_grid == (16, 14, 14)
+    table = model.pos_table((16, 14, 14), torch.float32, torch.device('cpu'))[0]
+    np.testing.assert_allclose(table.numpy(), official_umt_stretched_table(16, dim=dim), atol=1e-6, rtol=0)
+    # at the pretraining length it is the plain 1-D table, as before
+    eight = model.pos_table((8, 14, 14), torch.float32, torch.device('cpu'))[0]
+    np.testing.assert_allclose(eight.numpy(), official_sinusoid(1568, dim), atol=1e-6, rtol=0)
+    assert VideoViT(arch, depth=1, pos_ref_grid=(4, 14, 14)).pos_ref_grid == (4, 14, 14)  # explicit wins
+
+
+def test_learnable_umt_table_starts_from_the_stretched_table():
+    model = VideoViT('umt-base', num_frames=16, depth=1, pos_embed='learnable')
+    assert model.pos_embed.shape == (1, 16 * 196, 768)
+    np.testing.assert_allclose(model.pos_embed[0].detach().numpy(), official_umt_stretched_table(16), atol=1e-6,
+                               rtol=0)
+    fixed = VideoViT('umt-base', num_frames=16, depth=1)
+    torch.testing.assert_close(model.pos_table((16, 14, 14), torch.float32, torch.device('cpu')),
+                               fixed.pos_table((16, 14, 14), torch.float32, torch.device('cpu')), atol=0, rtol=0)
+    vmae = tiny(num_frames=16, pos_embed='learnable')  # no reference grid: the 1-D table, as before
+    np.testing.assert_allclose(vmae.pos_embed[0].detach().numpy(), official_sinusoid(32, 32), atol=1e-6, rtol=0)

@@ -109,3 +109,55 @@ def test_checkpoint_round_trips(tmp_path):
     other.init_weights()
     for k, v in other.state_dict().items():
         torch.testing.assert_close(v, official['model'][k], msg=k)
+
+
+def test_loss_is_encoder_decoder_and_forward_loss():
+    """mae's layout: loss() = forward_loss(forward_decoder(forward_encoder(...)))."""
+    from backbones.masking import mask_to_index
+    model = tiny()
+    x = torch.randn(2, 3, 4, 32, 32)
+    grid = (2, 4, 4)
+    enc, dec = tube_mask(2, grid, 0.75), running_cell_mask(2, grid, 0.5)
+    loss = model.loss(x, samples(enc, dec))['loss_pix']
+    latent, vis_idx = model.forward_encoder(x, enc, 8)
+    assert latent.shape == (2, 8, 32) and torch.equal(vis_idx, mask_to_index(enc, 8))
+    query_idx = mask_to_index(dec, 16)
+    pred = model.forward_decoder(latent, vis_idx, query_idx, 32)
+    assert pred.shape == (2, 16, 384)
+    torch.testing.assert_close(model.forward_loss(x, pred, query_idx, enc), loss, atol=0, rtol=0)
+
+
+def official_decoder_block(block, x):
+    """The official pretraining decoder block with layer scale, written out."""
+    x = x + block.gamma_1 * block.attn(block.norm1(x))
+    return x + block.gamma_2 * block.mlp(block.norm2(x))
+
+
+def test_decoder_layer_scale_loads_from_an_official_checkpoint_and_round_trips(tmp_path):
+    """A checkpoint trained with init_values has decoder.blocks.i.gamma_1/gamma_2 (issue 12, item 4)."""
+    model = tiny(decoder_init_values=0.1)
+    assert model.decoder.blocks[0].gamma_1 is not None
+    assert tiny(decoder_init_values=0.).decoder.blocks[0].gamma_1 is None and tiny().decoder.blocks[0].gamma_1 is None
+    # official layout: one init_values for encoder and decoder, under 'model', with the official args
+    enc_ls = VideoMAEv2Pretrainer(encoder=dict(ENC, init_values=0.1), decoder_dim=16, decoder_heads=2,
+                                  decoder_depth=1)
+    assert enc_ls.decoder.blocks[0].gamma_2 is not None  # follows the encoder's init_values
+    official = {k: v.clone() + torch.randn_like(v) * 0.1 for k, v in enc_ls.state_dict().items()}
+    assert {'decoder.blocks.0.gamma_1', 'decoder.blocks.0.gamma_2', 'encoder.blocks.1.gamma_1'} <= set(official)
+    path = tmp_path / 'official_pretrain.pth'
+    torch.save({'model': official, 'epoch': 1}, path)
+    other = VideoMAEv2Pretrainer(encoder=dict(ENC, init_values=0.1), decoder_dim=16, decoder_heads=2,
+                                 decoder_depth=1, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    other.init_weights()
+    for k, v in other.state_dict().items():
+        torch.testing.assert_close(v, official[k], atol=0, rtol=0, msg=k)
+    x = torch.randn(2, 10, 16)
+    with torch.no_grad():
+        want = other.decoder.head(other.decoder.norm(official_decoder_block(other.decoder.blocks[0], x)[:, -4:]))
+        torch.testing.assert_close(other.decoder.eval()(x, 4), want)
+    # and back: saved state dict -> a fresh model, identical outputs
+    again = VideoMAEv2Pretrainer(encoder=dict(ENC, init_values=0.1), decoder_dim=16, decoder_heads=2,
+                                 decoder_depth=1)
+    again.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(again.decoder.eval()(x, 4), want, atol=0, rtol=0)

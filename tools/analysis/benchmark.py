@@ -20,8 +20,8 @@ Measured:
 * peak memory: CUDA ``torch.cuda.max_memory_allocated()`` (weights + inputs + activations + optimizer
   state); CPU: the peak resident set size (``ru_maxrss``) minus the resident size right before the model was
   built, both in the worker's own process.
-* model FLOPs per clip, counted analytically (see :func:`model_flops`), and model FLOPs utilisation when
-  ``--peak-tflops`` is given (train counts 3x the forward FLOPs).
+* model FLOPs per clip, counted by torch's ``FlopCounterMode`` (see :func:`model_flops`), and model FLOPs
+  utilisation when ``--peak-tflops`` is given (train counts 3x the forward FLOPs).
 
 ``--dtype bf16`` runs the model under ``torch.autocast(dtype=torch.bfloat16)`` with fp32 weights.
 """
@@ -90,41 +90,43 @@ def usable_cores() -> int:
 
 # --------------------------------------------------------------------------------------------- FLOPs
 def model_flops(spec: dict, frames: int, img: int) -> dict:
-    """Analytic forward cost of one clip (matmuls and convolutions only; norms, softmax, GELU, biases and
-    the position table are ignored, as usual).
-
-    With N tokens, width C, attention width A = heads * head_dim, MLP hidden width M and a
-    ``tubelet x p x p`` patch, the multiply-accumulates (MACs) are
-
-    * patch embedding: ``N * C * 3 * tubelet * p * p``;
-    * per block: qkv ``3 * N * C * A`` + attention ``2 * N^2 * A`` (q k^T and attn v) + proj ``N * A * C``
-      + MLP ``2 * N * C * M``;
-
-    and FLOPs = 2 * MACs. (The VideoMAE papers report MACs as "FLOPs": ViT-B 16x224 = 180 G.)
+    """Forward cost of one clip, counted by ``torch.utils.flop_counter.FlopCounterMode`` on VideoFM's VideoViT
+    built on the meta device (no memory, no compute). It counts matrix products and convolutions (linear
+    layers, the tubelet convolution, attention's ``q k^T`` and ``attn v``); norms, softmax, GELU and
+    additions are not counted, as usual. FLOPs = 2 * multiply-accumulates (MACs); the VideoMAE papers report
+    MACs as "FLOPs" (ViT-B 16x224 = 180 G).
 
     Args:
-        spec (dict): ``embed_dim``, ``depth``, ``num_heads``, ``head_dim``, ``mlp_hidden``, ``patch_size``,
+        spec (dict): ``embed_dim``, ``depth``, ``num_heads``, ``head_dim``, ``mlp_ratio``, ``patch_size``,
             ``tubelet_size``, ``in_channels``.
         frames (int): Clip length T.
         img (int): Clip height = width.
 
     Returns:
-        dict: ``tokens``, ``gmacs`` (total and per component) and ``gflops`` per clip.
+        dict: ``tokens``, ``gmacs`` (total, and per part: ``patch_embed``, ``attention``, ``mlp``) and
+        ``gflops`` per clip.
     """
-    p, t = spec['patch_size'], spec['tubelet_size']
-    n = (frames // t) * (img // p) ** 2
-    c, m, depth = spec['embed_dim'], spec['mlp_hidden'], spec['depth']
-    a = spec['num_heads'] * spec['head_dim']
-    macs = {
-        'patch_embed': n * c * spec['in_channels'] * t * p * p,
-        'qkv': depth * 3 * n * c * a,
-        'attention': depth * 2 * n * n * a,
-        'proj': depth * n * a * c,
-        'mlp': depth * 2 * n * c * m,
-    }
-    total = sum(macs.values())
-    return dict(tokens=n, gmacs=total / 1e9, gflops=2 * total / 1e9,
-                gmacs_by_part={k: v / 1e9 for k, v in macs.items()})
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from backbones import VideoViT
+    with torch.device('meta'):
+        model = VideoViT(img_size=img, num_frames=frames, patch_size=spec['patch_size'],
+                         tubelet_size=spec['tubelet_size'], in_channels=spec['in_channels'],
+                         embed_dim=spec['embed_dim'], depth=spec['depth'], num_heads=spec['num_heads'],
+                         head_dim=spec['head_dim'], mlp_ratio=spec['mlp_ratio'], out_type='tokens').eval()
+        x = torch.empty(1, spec['in_channels'], frames, img, img)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        tokens = model(x).shape[1]
+    per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    blocks = [f'VideoViT.blocks.{i}' for i in range(spec['depth'])]
+    parts = {'patch_embed': per_module.get('VideoViT.patch_embed', 0),
+             'attention': sum(per_module.get(b + '.attn', 0) for b in blocks),
+             'mlp': sum(per_module.get(b + '.mlp', 0) for b in blocks)}
+    total = counter.get_total_flops()
+    return dict(tokens=tokens, gmacs=total / 2e9, gflops=total / 1e9,
+                gmacs_by_part={k: v / 2e9 for k, v in parts.items()})
 
 
 # -------------------------------------------------------------------------------------------- worker
