@@ -1,0 +1,13 @@
+"""Temporal action detection (THUMOS14, ActivityNet-1.3 style): the feature grid <-> seconds conversion
+(:mod:`.grid`), ActivityNet-semantics detection mAP and the ``TADmAP`` metric (:mod:`.metric`), vectorised
+Soft-NMS (:mod:`.nms`), ActivityNet's video-classifier fusion (:mod:`.postprocess`) and the ActionFormer-style detector on ``[B, C, T]`` features (:mod:`.detector`)."""
+from .detector import ActionFormer, diou_loss_1d
+from .grid import FeatureGrid
+from .metric import (ANET_TIOUS, THUMOS14_TIOUS, TADmAP, detection_map, evaluate_files, read_ground_truth,
+                     read_predictions, write_predictions)
+from .nms import batched_nms_1d, hard_nms, segment_voting, soft_nms
+from .postprocess import VideoClassifierScores, fuse_video_classes
+
+__all__ = ['ActionFormer', 'FeatureGrid', 'TADmAP', 'detection_map', 'evaluate_files', 'read_ground_truth',
+           'read_predictions', 'write_predictions', 'THUMOS14_TIOUS', 'ANET_TIOUS', 'batched_nms_1d', 'hard_nms',
+           'segment_voting', 'soft_nms', 'diou_loss_1d', 'VideoClassifierScores', 'fuse_video_classes']
