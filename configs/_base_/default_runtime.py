@@ -14,9 +14,13 @@ default_hooks = dict(
     sync_buffers=dict(type='SyncBuffersHook'),
     visualization=dict(type='VideoVisualizationHook', enable=False),
     epoch_seed=dict(type='EpochSeedHook'),  # --resume reproduces the uninterrupted run
-    non_finite_loss=dict(type='NonFiniteLossHook', policy='raise'),
     skipped_samples=dict(type='SkippedSamplesHook'),  # per-epoch report of unreadable videos skipped
     curves=dict(type='CurvesHook'))  # LOG_DIR/curves.png: losses per iteration, metrics per epoch
+
+# A NaN / Inf training loss stops the step before it reaches the weights and names the last good checkpoint;
+# policy='skip' skips and counts such steps (VideoFMRunner composes NonFiniteLossOptimWrapper with the
+# config's optimiser wrapper; None turns the check off).
+non_finite_loss = dict(policy='raise', max_consecutive_skips=20)
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,6 +1,6 @@
 # Kinetics-400 in mmaction2's video list format: one "relative/path.mp4 label" per line. The VideoFM list
 # datasets check every row (label < num_classes, file exists) at build time and skip unreadable videos in
-# training (see tasks/common/robust.py).
+# training (see tasks/datasets/policy.py).
 # The same data as extracted JPEG frames ("frame_dir total_frames label" lists): kinetics400_rawframes.py.
 _base_ = ['./kinetics_pipelines.py']
 num_classes = 400

@@ -2,7 +2,7 @@
 # line, frame_dir/img_00001.jpg ... (mmaction2's tools/data/build_rawframes.py writes this layout; set
 # filename_tmpl / start_index in the datasets for another naming). Same pipelines and views as kinetics400.py.
 # Build time checks every row and that its first and last frame files exist (file:line errors); a missing or
-# corrupt frame is skipped in training and raises in testing (tasks/common/rawframes.py).
+# corrupt frame is skipped in training and raises in testing (tasks/datasets/rawframes.py).
 _base_ = ['./kinetics400.py']
 data_root = 'data/kinetics400/rawframes_train'
 data_root_val = 'data/kinetics400/rawframes_val'
@@ -17,6 +17,9 @@ test_pipeline = {{_base_.rawframe_test_pipeline}}
 umt_train_pipeline = {{_base_.rawframe_umt_train_pipeline}}
 umt_val_pipeline = {{_base_.rawframe_umt_val_pipeline}}
 umt_test_pipeline = {{_base_.rawframe_umt_test_pipeline}}
+umt16_train_pipeline = {{_base_.rawframe_umt16_train_pipeline}}
+umt16_val_pipeline = {{_base_.rawframe_umt16_val_pipeline}}
+umt16_test_pipeline = {{_base_.rawframe_umt16_test_pipeline}}
 ssv2_train_pipeline = {{_base_.rawframe_ssv2_train_pipeline}}
 ssv2_val_pipeline = {{_base_.rawframe_ssv2_val_pipeline}}
 ssv2_test_pipeline = {{_base_.rawframe_ssv2_test_pipeline}}

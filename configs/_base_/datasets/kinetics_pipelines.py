@@ -47,6 +47,14 @@ umt_val_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', clip_len
                     dict(type='DecordDecode'), *_val_tail]
 umt_test_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', clip_len=8, num_clips=4, test_mode=True),
                      dict(type='DecordDecode'), *_test_tail]
+# UMT at 16 frames (the official f16 scripts): 16 segments; test 4 temporal views x 1 centre crop
+# (test_num_crop 1).
+umt16_train_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', clip_len=16), dict(type='DecordDecode'),
+                        *_train_tail]
+umt16_val_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', clip_len=16, num_clips=1, test_mode=True),
+                      dict(type='DecordDecode'), *_val_tail]
+umt16_test_pipeline = [dict(type='DecordInit'), dict(type='UniformSample', clip_len=16, num_clips=4, test_mode=True),
+                       dict(type='DecordDecode'), *_val_tail]
 
 # SSv2 (no flip: left/right matters for its classes). VideoMAE V2: TSN 16 segments, test 2 x 3 views.
 _ssv2_tail = [t for t in _train_tail if t['type'] != 'Flip']
@@ -79,6 +87,9 @@ rawframe_test_pipeline = _rawframes(test_pipeline)
 rawframe_umt_train_pipeline = _rawframes(umt_train_pipeline)
 rawframe_umt_val_pipeline = _rawframes(umt_val_pipeline)
 rawframe_umt_test_pipeline = _rawframes(umt_test_pipeline)
+rawframe_umt16_train_pipeline = _rawframes(umt16_train_pipeline)
+rawframe_umt16_val_pipeline = _rawframes(umt16_val_pipeline)
+rawframe_umt16_test_pipeline = _rawframes(umt16_test_pipeline)
 rawframe_ssv2_train_pipeline = _rawframes(ssv2_train_pipeline)
 rawframe_ssv2_val_pipeline = _rawframes(ssv2_val_pipeline)
 rawframe_ssv2_test_pipeline = _rawframes(ssv2_test_pipeline)

@@ -24,7 +24,8 @@ val_pipeline = [
     dict(type='PackActionInputs'),
 ]
 test_pipeline = val_pipeline
-# The same on extracted frames (toy_motion_rawframes.py): CheckedRawFrameDecode reads the JPEG files.
+# The same on extracted frames (recognition/toy/vit-tiny-p8_scratch_1xb16-8x2x1-10e_toy-motion-rawframes.py):
+# CheckedRawFrameDecode reads the JPEG files.
 rawframe_train_pipeline = [dict(type='CheckedRawFrameDecode') if t['type'] == 'DecordDecode' else t
                            for t in train_pipeline if t['type'] != 'DecordInit']
 rawframe_val_pipeline = [dict(type='CheckedRawFrameDecode') if t['type'] == 'DecordDecode' else t

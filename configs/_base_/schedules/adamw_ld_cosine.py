@@ -2,7 +2,10 @@
 # lr decay, linear warmup then cosine to min_lr 1e-6, lr given per 256 clips (official: lr = blr * total
 # batch / 256, so auto_scale_lr is on; total batch = GPUs x train_dataloader.batch_size, repeated samples
 # not counted, as officially). Children set lr / layer_decay_rate and train_cfg.max_epochs: the cosine ends
-# at the train loop's max_epochs (MMEngine fills in its `end` and `T_max`); a different warmup needs the list.
+# at the train loop's max_epochs (MMEngine fills in its `end` and `T_max`). A leaf's `warmup_epochs` does not
+# re-evaluate this list (MMEngine evaluates bases first), so a leaf with another warmup rebuilds it in one line:
+#   param_scheduler = [dict(_base_.param_scheduler[0], end=warmup_epochs),
+#                      dict(_base_.param_scheduler[1], begin=warmup_epochs)]
 max_epochs = 90
 warmup_epochs = 5
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)

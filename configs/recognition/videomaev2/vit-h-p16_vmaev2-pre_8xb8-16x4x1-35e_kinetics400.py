@@ -1,0 +1,8 @@
+# ViT-H/16 on K400. Recipe: videomaev2.md 'H 1e-3 ld .8'; dp .2 and 35 epochs ASSUMED (L's).
+_base_ = ['./vit-b-p16_vmaev2-pre_8xb8-16x4x1-90e_kinetics400.py']
+model = dict(
+    backbone=dict(arch='huge', drop_path_rate=0.2, init_cfg=dict(checkpoint='checkpoints/vit_h_vmaev2_pretrain.pth'), with_cp=True),
+    cls_head=dict(in_channels=1280))
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05), paramwise_cfg=dict(layer_decay_rate=0.8))
+max_epochs = 35
+train_cfg = dict(max_epochs=max_epochs)
