@@ -24,12 +24,34 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
 
 
+CONFIG_ALIASES = ROOT / 'configs' / 'aliases.json'  # old config path -> new one, relative to configs/
+
+
+def resolve_config_alias(path: str) -> str:
+    """``path`` itself when it exists; else, when it is a config renamed in this release
+    (``configs/aliases.json``), the new path, with a one-line deprecation warning on stderr. Old names are kept
+    for one release."""
+    posix = str(path).replace(os.sep, '/')
+    if osp.exists(path) or 'configs/' not in posix:
+        return path
+    import json
+    head, _, rel = posix.rpartition('configs/')
+    new = json.loads(CONFIG_ALIASES.read_text()).get(rel)
+    if new is None:
+        return path
+    new_path = head + 'configs/' + new
+    print(f'DeprecationWarning: config {path} was renamed to {new_path}; the old name will stop working in '
+          'the next release', file=sys.stderr)
+    return new_path
+
+
 def load_config(args, data_sections=('train_dataloader', 'val_dataloader', 'test_dataloader')):
     """Config file + ``--cfg-options`` + the settings shared by every tool (work dir, launcher, backend), checked
-    by :func:`tasks.common.config_check.check_config` (unknown types and missing data files name their key)."""
+    by :func:`tasks.engine.config_check.check_config` (unknown types and missing data files name their key)."""
     import torch
     from mmengine.config import Config
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    args.config = resolve_config_alias(args.config)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -42,7 +64,7 @@ def load_config(args, data_sections=('train_dataloader', 'val_dataloader', 'test
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
     if cfg.get('default_scope') == 'videofm':
         import tasks  # noqa: F401  (registers every VideoFM module before the check)
-        from tasks.common.config_check import check_config
+        from tasks.engine.config_check import check_config
         check_config(cfg, data_sections=data_sections)
     return cfg
 

@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import backbones  # noqa: E402,F401  (applies the OpenMMLab stack fixes)
 import torch  # noqa: E402
 
-from mmengine.utils import ProgressBar  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
 
 from backbones.checkpoint import (FORMATS, TARGETS, UnsafeCheckpointError, convert_state_dict,  # noqa: E402
                                   load_checkpoint_file)
@@ -55,18 +56,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     src, dst = Path(args.src), Path(args.dst)
     fmt = args.format or ('safetensors' if dst.suffix.lower() == '.safetensors' else 'pth')
-    bar = ProgressBar(3, file=sys.stderr)  # read, convert, write: each takes seconds for ViT-g (4 GB)
-    try:
-        checkpoint = load_checkpoint_file(src)
-        bar.update()
-        state_dict, report = convert_state_dict(checkpoint, args.target, prefix=args.prefix,
-                                                label_map=args.label_map, source=str(src))
-        bar.update()
-    except (OSError, ValueError, UnsafeCheckpointError) as e:  # a bad input, not a bug: no traceback
-        raise SystemExit(f'convert_ckpt.py: error: {e}') from e
-    save(state_dict, dst, fmt, {'source': str(src), 'format': report.format, 'target': args.target})
-    bar.update()
-    sys.stderr.write('\n')
+    with Progress(console=Console(stderr=True)) as bar:  # read, convert, write: seconds each for ViT-g (4 GB)
+        task = bar.add_task(f'converting {src.name}', total=3)
+        try:
+            checkpoint = load_checkpoint_file(src)
+            bar.advance(task)
+            state_dict, report = convert_state_dict(checkpoint, args.target, prefix=args.prefix,
+                                                    label_map=args.label_map, source=str(src))
+            bar.advance(task)
+        except (OSError, ValueError, UnsafeCheckpointError) as e:  # a bad input, not a bug: no traceback
+            raise SystemExit(f'convert_ckpt.py: error: {e}') from e
+        save(state_dict, dst, fmt, {'source': str(src), 'format': report.format, 'target': args.target})
+        bar.advance(task)
     print(report)
     print(f'saved {len(state_dict)} tensors to {dst} ({fmt})')
     return 0

@@ -11,8 +11,8 @@ from mmaction.datasets import AVADataset
 from mmengine.logging import print_log
 
 from backbones.registry import DATASETS
-from tasks.common.toy_data import ensure_on_each_node
-from .toy import _check, _matches, ensure_ava
+
+from .toy import ensure_ava
 
 __all__ = ['CheckedAVADataset', 'ToyAVADataset', 'validate_ava_csv']
 
@@ -129,5 +129,5 @@ class ToyAVADataset(CheckedAVADataset):
             raise ValueError(f'ToyAVADataset needs toy=dict(root=..., ...), got {toy!r}')
         toy = dict(toy)
         root = Path(toy.pop('root'))
-        ensure_on_each_node(lambda: ensure_ava(root, **toy), lambda: _matches(root, _check(toy)), root)
+        ensure_ava(root, **toy)  # local rank 0 generates, the other ranks wait
         super().__init__(**kwargs)

@@ -30,14 +30,14 @@ decimals), so scores tied in the csv are tied in memory and both paths give the 
 """
 import csv
 import heapq
-import sys
 from collections import defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
-from mmengine.utils import ProgressBar
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
 
 from backbones.registry import METRICS
 
@@ -178,6 +178,30 @@ def voc_ap(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> float:
     return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
 
 
+def _match_frame(dets: List[Tuple[Box, int, float]], gt: List[Tuple[Box, int, float]], classes: Set[int],
+                 iou_thr: float, capacity: int, scores: Dict[int, list], tps: Dict[int, list]) -> None:
+    """VOC matching of one frame's detections: appends per class the scores (in the official order) to
+    ``scores[c]`` and their true-positive flags to ``tps[c]``."""
+    by_class = defaultdict(list)
+    for box, c, s in official_frame_order([e for e in dets if e[1] in classes], capacity):
+        if box[0] < box[2] and box[1] < box[3]:  # the evaluator drops invalid boxes
+            by_class[c].append((box, s))
+    gt_by_class = defaultdict(list)
+    for box, c, _ in official_frame_order([e for e in gt if e[1] in classes]):
+        gt_by_class[c].append(box)
+    for c, items in by_class.items():
+        tp = np.zeros(len(items), dtype=bool)
+        g = gt_by_class.get(c)
+        if g:
+            iou = _iou(np.array([e[0] for e in items], dtype=np.float64), np.array(g, dtype=np.float64))
+            taken = np.zeros(len(g), dtype=bool)
+            for i, j in enumerate(iou.argmax(1)):  # the first box of highest IoU, VOC rule: no fallback
+                if iou[i, j] >= iou_thr and not taken[j]:
+                    tp[i] = taken[j] = True
+        scores[c].append(np.array([e[1] for e in items], dtype=np.float64))
+        tps[c].append(tp)
+
+
 def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Optional[Set[str]] = None,
               iou_thr: float = 0.5, capacity: int = 50, progress: bool = False) -> dict:
     """Frame AP per class, mAP and AVA category means.
@@ -204,33 +228,12 @@ def frame_map(gt: Frames, dets: Frames, class_ids: Sequence[int], excluded: Opti
         for _, c, _ in entries:
             if c in classes:
                 num_gt[c] += 1
-    bar = ProgressBar(len(dets), file=sys.stderr) if progress else None
-    for key, entries in dets.items():
-        if bar is not None:
-            bar.update()
-        if key in excluded:
-            continue
-        entries = official_frame_order([e for e in entries if e[1] in classes], capacity)
-        by_class = defaultdict(list)
-        for box, c, s in entries:
-            if box[0] < box[2] and box[1] < box[3]:  # the evaluator drops invalid boxes
-                by_class[c].append((box, s))
-        gt_by_class = defaultdict(list)
-        for box, c, _ in official_frame_order([e for e in gt.get(key, []) if e[1] in classes]):
-            gt_by_class[c].append(box)
-        for c, items in by_class.items():
-            s = np.array([e[1] for e in items], dtype=np.float64)
-            tp = np.zeros(len(items), dtype=bool)
-            g = gt_by_class.get(c)
-            if g:
-                iou = _iou(np.array([e[0] for e in items], dtype=np.float64), np.array(g, dtype=np.float64))
-                best = iou.argmax(1)
-                taken = np.zeros(len(g), dtype=bool)
-                for i, j in enumerate(best):
-                    if iou[i, j] >= iou_thr and not taken[j]:
-                        tp[i] = taken[j] = True
-            scores[c].append(s)
-            tps[c].append(tp)
+    bar = Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=Console(stderr=True),
+                   disable=not progress)
+    with bar:
+        for key, entries in bar.track(dets.items(), total=len(dets), description='AVA frames'):
+            if key not in excluded:
+                _match_frame(entries, gt.get(key, []), classes, iou_thr, capacity, scores, tps)
     per_class = {}
     for c in sorted(classes):
         if num_gt[c] == 0:

@@ -24,28 +24,26 @@ video (and of train video 0) is listed as excluded while its ground truth stays 
 that counts excluded ground truth is caught. Proposals are the ground-truth boxes jittered by ~2 %
 (score 0.92-1.0) plus, sometimes, a low-score (0.1-0.6) random box.
 
-Generation is deterministic, atomic and race-safe in the same way as :mod:`tasks.common.toy_data`.
+Generation is deterministic; building, reuse, atomicity and rank 0 first are :func:`tasks.toy_data.cache.build_toy`'s.
 """
-import json
-import os
 import pickle
-import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import cv2
 import numpy as np
 
-from tasks.common.toy_data import (_META_NAME, _Progress, _expected_meta_header, _is_nonempty_dir_or_file,
-                                   _meta_mismatch, _read_meta, _split_code)
+from tasks.toy_data.cache import build_toy, split_code
 
-__all__ = ['AVA_TOY_CLASSES', 'AVA_DEFAULTS', 'make_ava', 'ensure_ava', 'toy_ava_files']
+__all__ = ['AVA_TOY_CLASSES', 'AVA_DEFAULTS', 'make_ava', 'ensure_ava', 'toy_ava_files', 'check_ava_params']
 
 #: toy action id -> official AVA name
 AVA_TOY_CLASSES = {7: 'jump/leap', 12: 'stand', 14: 'walk', 17: 'carry/hold (an object)', 69: 'hand wave'}
 AVA_DEFAULTS: Dict[str, int] = dict(num_train=12, num_val=4, seconds=12, height=96, width=128, seed=0)
 FPS = 30
 TIMESTAMP_START = 900
+#: Bumped whenever the generated content changes for the same parameters (older folders are then refused).
+FORMAT_VERSION = 2
 _KIND = 'ava'
 
 
@@ -59,17 +57,23 @@ def toy_ava_files(root) -> Dict[str, str]:
                                      ('proposals', '_proposals.pkl'))})
 
 
-def _check(params: Dict[str, Any]) -> Dict[str, int]:
+def check_ava_params(params: Dict[str, Any]) -> Dict[str, int]:
+    """Full, validated toy AVA parameters (defaults filled in from :data:`AVA_DEFAULTS`).
+
+    Raises:
+        TypeError: Unknown parameter.
+        ValueError: Invalid value.
+    """
     unknown = set(params) - set(AVA_DEFAULTS)
     if unknown:
-        raise TypeError(f'tasks/ava/toy.py: unknown toy AVA parameter(s) {sorted(unknown)}; valid: {sorted(AVA_DEFAULTS)}')
+        raise TypeError(f'unknown toy AVA parameter(s) {sorted(unknown)}; valid: {sorted(AVA_DEFAULTS)}')
     out = {**AVA_DEFAULTS, **{k: int(v) for k, v in params.items()}}
     if out['seconds'] < 5:
-        raise ValueError(f'tasks/ava/toy.py: seconds must be >= 5 (keyframes 902..900+seconds-2), got {out["seconds"]}')
+        raise ValueError(f'seconds must be >= 5 (keyframes 902..900+seconds-2), got {out["seconds"]}')
     if out['num_train'] < 1 or out['num_val'] < 1:
-        raise ValueError('tasks/ava/toy.py: num_train and num_val must be >= 1')
+        raise ValueError('num_train and num_val must be >= 1')
     if out['height'] < 32 or out['width'] < 32:
-        raise ValueError('tasks/ava/toy.py: height and width must be >= 32')
+        raise ValueError('height and width must be >= 32')
     return out
 
 
@@ -131,17 +135,17 @@ def _render(people: List[dict], t: float, h: int, w: int, bg: np.ndarray, rng: n
     return img
 
 
-def _generate(out: Path, params: Dict[str, int], progress: bool, display_root: Path) -> None:
+def _generate(out: Path, params: Dict[str, int], advance: Callable[[], None]) -> Dict[str, Any]:
+    """Write the dataset into the empty folder ``out``; returns the extra ``toy_meta.json`` entries."""
     h, w, secs = params['height'], params['width'], params['seconds']
     files = toy_ava_files(out)
     (out / 'annotations').mkdir(parents=True)
     counts = dict(train=params['num_train'], val=params['num_val'])
-    bar = _Progress(sum(counts.values()), f'toy AVA dataset -> {display_root}') if progress else None
     for split, n in counts.items():
         rows, excl, props = [], [], {}
         for v in range(n):
             vid = f'{split}{v:03d}'
-            rng = np.random.default_rng([params['seed'], _split_code(split), 2, v])
+            rng = np.random.default_rng([params['seed'], split_code(split), 2, v])
             people = _people(rng, h, w)
             bg = rng.uniform(0, 80, 3)
             fdir = out / 'rawframes' / vid
@@ -169,72 +173,55 @@ def _generate(out: Path, params: Dict[str, int], progress: bool, display_root: P
                 props[f'{vid},{ts:04d}'] = np.array(prop, dtype=np.float64)
             if split == 'val' or v == 0:
                 excl.append(f'{vid},{TIMESTAMP_START + 3:04d}\n')
-            if bar is not None:
-                bar.update()
+            advance()
         Path(files[f'{split}_ann']).write_text(''.join(rows))
         Path(files[f'{split}_exclude']).write_text(''.join(excl))
         with open(files[f'{split}_proposals'], 'wb') as f:
             pickle.dump(props, f, protocol=4)
-    if bar is not None:
-        bar.close()
     Path(files['label_file']).write_text(''.join(
         f'item {{\n  name: "{name}"\n  id: {i}\n}}\n' for i, name in sorted(AVA_TOY_CLASSES.items())))
-    meta = _expected_meta_header(_KIND, params)
-    meta.update(classes={str(k): v for k, v in AVA_TOY_CLASSES.items()}, fps=FPS, timestamp_start=TIMESTAMP_START,
+    return dict(classes={str(k): v for k, v in AVA_TOY_CLASSES.items()}, fps=FPS, timestamp_start=TIMESTAMP_START,
                 timestamp_end=TIMESTAMP_START + secs)
-    (out / _META_NAME).write_text(json.dumps(meta, indent=2, sort_keys=True) + '\n')
 
 
-def _matches(root: Path, params: Dict[str, int]) -> bool:
-    meta = _read_meta(root) if root.is_dir() else None
-    if meta is None:
-        if _is_nonempty_dir_or_file(root):
-            raise ValueError(f'tasks/ava/toy.py: {root} exists but has no {_META_NAME}, so it is not a toy '
-                             'dataset; delete the folder or change the path')
-        return False
-    mismatch = _meta_mismatch(meta, _KIND, params)
-    if mismatch is not None:
-        raise ValueError(f'tasks/ava/toy.py: {root} holds a toy dataset generated with different parameters '
-                         f'({mismatch}); delete the folder or change the path')
-    return True
+def _build(root, params: Dict[str, int], progress: bool, exist_ok: bool = True, overwrite: bool = False) -> Path:
+    return build_toy(root, _KIND, FORMAT_VERSION, params, lambda out, advance: _generate(out, params, advance),
+                     total=params['num_train'] + params['num_val'], progress=progress, exist_ok=exist_ok,
+                     overwrite=overwrite)
 
 
 def make_ava(root, progress: bool = True, **params) -> Path:
     """Generate the toy AVA dataset at ``root`` (must not exist or be empty); parameters: :data:`AVA_DEFAULTS`.
 
-    Written into a temporary sibling and renamed into place; if another process won the race with the same
-    parameters, its copy is kept.
+    Built by :func:`tasks.toy_data.cache.build_toy`: written into a temporary sibling and renamed into place; if
+    another process won the race with the same parameters, its copy is kept.
+
+    Args:
+        root (str | os.PathLike): Output folder.
+        progress (bool): Show a progress bar on stderr.
+        **params: ``num_train``, ``num_val``, ``seconds``, ``height``, ``width``, ``seed``.
+
+    Returns:
+        pathlib.Path: ``root``.
     """
-    root = Path(root)
-    params = _check(params)
-    if _is_nonempty_dir_or_file(root):
-        raise FileExistsError(f'tasks/ava/toy.py: {root} already exists and is not empty')
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = root.parent / f'.{root.name}.tmp-{os.getpid()}'
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _generate(tmp, params, progress, root)
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not _matches(root, params):
-                raise FileExistsError(f'tasks/ava/toy.py: {root} appeared while generating and is not a toy dataset')
-            shutil.rmtree(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+    return _build(root, check_ava_params(params), progress, exist_ok=False)
 
 
-def ensure_ava(root, progress: bool = True, **params) -> Path:
-    """Return ``root``, generating the toy AVA dataset there first if it is missing."""
-    root = Path(root)
-    full = _check(params)
-    if _matches(root, full):
-        return root
-    try:
-        return make_ava(root, progress=progress, **full)
-    except FileExistsError:
-        if _matches(root, full):
-            return root
-        raise
+def ensure_ava(root, progress: bool = True, overwrite: bool = False, **params) -> Path:
+    """Return ``root``, generating the toy AVA dataset there first if it is missing (local rank 0 first under
+    ``torch.distributed``).
+
+    Args:
+        root (str | os.PathLike): Dataset folder.
+        progress (bool): Show a progress bar on stderr.
+        overwrite (bool): Regenerate a toy dataset that is already there.
+        **params: See :func:`make_ava`.
+
+    Returns:
+        pathlib.Path: ``root``.
+
+    Raises:
+        tasks.toy_data.cache.ToyDataMismatch: ``root`` holds a toy dataset with other parameters, or something
+            that is not a toy dataset.
+    """
+    return _build(root, check_ava_params(params), progress, overwrite=overwrite)

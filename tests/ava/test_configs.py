@@ -20,7 +20,7 @@ def videofm_scope():
         yield
 
 
-CONFIGS = sorted(p.name for p in (ROOT / 'configs/ava').glob('*.py'))
+CONFIGS = sorted(p.relative_to(ROOT / 'configs/ava').as_posix() for p in (ROOT / 'configs/ava').glob('*/*.py'))
 
 
 def _batch(clip_len, size=56, k=81):
@@ -35,6 +35,16 @@ def _batch(clip_len, size=56, k=81):
         ds.proposals = InstanceData(bboxes=torch.tensor([[4., 4., 30., 51.], [0., 0., 20., 20.], [30., 8., 50., 40.]]))
         samples.append(ds)
     return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_pipelines_are_lists_of_transforms(name):
+    """`*{{_base_.x}}[1:]` once spliced the characters of MMEngine's placeholder string into the UMT pipelines."""
+    cfg = Config.fromfile(ROOT / 'configs/ava' / name)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        pipeline = cfg[loader].dataset.pipeline
+        assert all(isinstance(t, dict) and 'type' in t for t in pipeline), (loader, pipeline)
+        assert pipeline[0]['type'] == 'SampleAVAFrames' and pipeline[-1]['type'] == 'PackActionInputs'
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -66,7 +76,7 @@ def test_config_train_and_test_step_at_tiny_size(name):
 
 
 def test_vmaev2_g_builds_on_meta_device_with_1b_backbone():
-    cfg = Config.fromfile(ROOT / 'configs/ava/vmaev2_g.py')
+    cfg = Config.fromfile(ROOT / 'configs/ava/videomaev2/vit-g-p14_vmaev2-pre-k710-ft_8xb4-16x4x1-20e_ava22.py')
     assert cfg.model.backbone.arch == 'giant' and cfg.model.backbone.with_cp
     assert cfg.model.backbone.init_cfg.type == 'Pretrained'
     with torch.device('meta'):

@@ -8,20 +8,22 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tasks.ava.toy import ensure_ava, toy_ava_files
 
 ROOT = Path(__file__).resolve().parents[2]
-TOY_CONFIG = ROOT / 'configs/ava/ava_vit-tiny_scratch_toy.py'
+TOY_CONFIG = ROOT / 'configs/ava/toy/vit-tiny-p8_scratch_1xb8-8x2x1-12e_toy-ava.py'
 TOY = dict(num_train=2, num_val=1, seconds=5, height=48, width=64, seed=0)
 
 
-def run(args, cwd, timeout=600):
+def run(args, cwd, timeout=1800):
     env = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_make_toy_ava_writes_real_formats_deterministically(tmp_path):
     out = run([ROOT / 'tools/data/make_toy.py', 'ava', '--out', tmp_path / 'a', '--quiet',
                *[f'--{k.replace("_", "-")}={v}' for k, v in TOY.items()]], cwd=tmp_path)
@@ -77,6 +79,7 @@ default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
     return path
 
 
+@pytest.mark.slow
 def test_toy_config_trains_tests_and_demo_draws(tmp_path):
     root = tmp_path / 'toy_ava'  # created by ToyAVADataset on first use
     cfg = tiny_config(tmp_path, root)

@@ -17,7 +17,7 @@ from backbones.presets import get_preset
 from backbones.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / 'configs/recognition').glob('*.py'))
+CONFIGS = sorted((ROOT / 'configs/recognition').glob('*/*.py'))
 SIZE = 32
 
 
@@ -59,16 +59,17 @@ def expected_views(cfg) -> int:
 
 
 def test_there_are_configs_for_every_model_and_dataset():
-    names = {p.name for p in CONFIGS}
-    for size in 'slhg':
-        for data in ('k400', 'k710', 'ssv2'):
-            assert any(n.startswith(f'vit-{size}-') and n.endswith(f'_{data}.py') for n in names), (size, data)
-    for data in ('k400', 'k710', 'ssv2', 'ucf101', 'hmdb51'):
-        assert any(n.startswith('vit-b-' if data in ('k400', 'k710', 'ssv2') else 'vit-g-') and
-                   n.endswith(f'_{data}.py') for n in names), data
+    names = {f'{p.parent.name}/{p.name}' for p in CONFIGS}
+    for size in 'sblhg':
+        for data in ('kinetics400', 'kinetics710', 'sthv2'):
+            assert any(n.startswith(f'videomaev2/vit-{size}-') and n.endswith(f'_{data}.py')
+                       for n in names), (size, data)
+    for data in ('ucf101', 'hmdb51', 'kinetics600', 'kinetics700'):
+        assert any(n.startswith('videomaev2/vit-g-') and n.endswith(f'_{data}.py') for n in names), data
     for size in 'bl':
-        for data in ('k400', 'k710', 'ssv2'):
-            assert any(n.startswith(f'umt-{size}-') and n.endswith(f'_{data}.py') for n in names), (size, data)
+        for data in ('kinetics400', 'kinetics710', 'sthv2'):
+            assert any(n.startswith(f'umt/vit-{size}-') and n.endswith(f'_{data}.py')
+                       for n in names), (size, data)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
@@ -85,17 +86,19 @@ def test_config_contract(path):
     head = cfg.model.cls_head
     assert head.init_scale == 0.001 and head.label_smooth_eps == 0.1
     blending = cfg.model.data_preprocessor.get('blending')
-    if 'test' not in path.stem.split('_'):
+    if '-test_' not in path.stem:
         assert [(a.type, a.alpha, a.num_classes) for a in blending.augments] == [
             ('MixupBlending', 0.8, head.num_classes), ('CutmixBlending', 1.0, head.num_classes)]
         train = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
         assert 'VideoRandAugment' in train and 'RandomErasing' in train and 'RandomResizedCrop' in train
-        assert ('Flip' in train) == ('ssv2' not in path.stem)
+        assert ('Flip' in train) == ('sthv2' not in path.stem)
         assert cfg.train_dataloader.dataset.num_repeats == 2
     views = expected_views(cfg)
-    umt = path.stem.startswith('umt')
-    if 'ssv2' in path.stem:
+    umt = path.parent.name == 'umt'
+    if 'sthv2' in path.stem:
         assert views == 6
+    elif umt and '-u16-' in path.stem:
+        assert views == 4  # the official 16-frame scripts test 4 clips x 1 crop
     else:
         assert views == (12 if umt else 15)
 
@@ -138,7 +141,7 @@ def test_config_tiny_train_and_multiview_test_step(path, toy_video, toy_rawframe
 # ---------------------------------------------------------------------------------------------------------
 RAWFRAME_BASES = ('kinetics400', 'kinetics600', 'kinetics700', 'kinetics710', 'sthv2', 'ucf101', 'hmdb51')
 # The K600 / K700 evaluation configs set their video lists themselves (no dataset base of their own).
-NO_RAWFRAME_VARIANT = ('toy', '_test_k600', '_test_k700')
+NO_RAWFRAME_VARIANT = ('toy', '-test_kinetics600', '-test_kinetics700')
 RAWFRAME_CONFIGS = [p for p in CONFIGS if not any(s in p.stem for s in NO_RAWFRAME_VARIANT)]
 DATASET_TYPES = {'VideoListDataset': 'RawframeListDataset', 'RepeatAugVideoListDataset': 'RepeatAugRawframeListDataset'}
 
@@ -146,7 +149,7 @@ DATASET_TYPES = {'VideoListDataset': 'RawframeListDataset', 'RepeatAugVideoListD
 def rawframe_variant(path: Path, out_dir: Path) -> Path:
     """Copy ``path`` (and the sibling configs it inherits) into ``out_dir`` with every dataset base replaced by
     its ``*_rawframes.py`` twin: what a user does to train a config on extracted frames."""
-    text = path.read_text().replace("'../_base_/", f"'{ROOT}/configs/_base_/")
+    text = path.read_text().replace("'../../_base_/", f"'{ROOT}/configs/_base_/")
     for name in RAWFRAME_BASES:
         text = text.replace(f"/datasets/{name}.py'", f"/datasets/{name}_rawframes.py'")
     for sibling in re.findall(r"'\./([\w.-]+\.py)'", text):
@@ -182,8 +185,9 @@ def test_rawframe_variant_reads_frames_with_the_same_recipe(path, tmp_path):
         assert r.dataset.pipeline == expected
 
 
-@pytest.mark.parametrize('name', ['vit-b-p16_vmaev2-pre_90e_k400', 'umt-b-p16_umt-pre_30e_ssv2',
-                                  'vit-g-p14_vmaev2-pre-k710-ft_30e_ucf101'])
+@pytest.mark.parametrize('name', ['videomaev2/vit-b-p16_vmaev2-pre_8xb8-16x4x1-90e_kinetics400',
+                                  'umt/vit-b-p16_umt-pre_16xb16-u8-30e_sthv2',
+                                  'videomaev2/vit-g-p14_vmaev2-pre-k710-ft_8xb8-16x4x1-30e_ucf101'])
 def test_rawframe_config_tiny_train_and_test_step(name, toy_rawframes, tmp_path):
     """The datasets the rawframe configs build (repeated augmentation in training) feed a train and a
     multi-view test step."""
@@ -207,3 +211,26 @@ def test_rawframe_config_tiny_train_and_test_step(name, toy_rawframes, tmp_path)
     with torch.no_grad():
         score = model.test_step(pseudo_collate([sample]))[0].pred_score
     assert torch.allclose(score.sum(), torch.tensor(1.), atol=1e-5)
+
+
+def test_umt_16_frame_config_starts_from_the_stretched_8_frame_table():
+    """The 16-frame UMT-L config trains a learnable table initialised from the checkpoint's 8x14x14 sinusoid
+    stretched linearly in time (official fine-tuning), not from a flat table over 3136 tokens."""
+    import numpy as np
+    from mmengine.registry import init_default_scope
+
+    from backbones.layers.pos_embed import sincos_table
+    from backbones.registry import MODELS
+    cfg = Config.fromfile(str(ROOT / 'configs/recognition/umt/vit-l-p16_umt-pre-k710-ft_16xb8-u16-5e_kinetics400.py'))
+    init_default_scope('videofm')
+    backbone = dict(cfg.model.backbone, depth=1, init_cfg=None)
+    vit = MODELS.build(backbone)
+    assert vit.pos_embed is not None and vit.pos_embed.shape == (1, 16 * 14 * 14, 1024)
+    # official: the (8, 14*14, C) table, linear in time with align_corners=False, to 16 frames
+    ref = sincos_table(8 * 14 * 14, 1024).double().numpy().reshape(8, 196, 1024)
+    pos = (np.arange(16) + 0.5) * 8 / 16 - 0.5
+    lo = np.clip(np.floor(pos).astype(int), 0, 7)
+    hi = np.clip(lo + 1, 0, 7)
+    w = np.clip(pos - lo, 0, 1)[:, None, None]
+    expected = (1 - w) * ref[lo] + w * ref[hi]
+    np.testing.assert_allclose(vit.pos_embed.detach()[0].double().numpy().reshape(16, 196, 1024), expected, atol=1e-6)

@@ -26,7 +26,7 @@ Policy
 ------
 * **List errors stop the tool before anything is extracted** (exit code 2), with one message naming the
   list file, the line and the problem: a malformed row, a label that is not a non-negative integer, a video
-  file that does not exist (checked by :func:`tasks.common.annotations.parse_video_list`); also a video
+  file that does not exist (checked by :func:`tasks.datasets.annotations.parse_video_list`); also a video
   outside ``VIDEO_ROOT`` and two videos that would share a frame folder (``a.mp4`` and ``a.avi``) or nest
   one in another. A video listed twice is extracted once and gets a row for every line.
 * **Unreadable videos are skipped and counted**: a file decord cannot open (empty, truncated, not a video),
@@ -54,7 +54,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from functools import partial
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -65,6 +64,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
 
 PathLike = Union[str, os.PathLike]
 
@@ -237,12 +238,12 @@ def extract_video(video_path: PathLike, out_dir: PathLike, tmpl: str = DEFAULT_T
         int: The number of frames written.
 
     Raises:
-        tasks.common.robust.UnreadableVideoError: decord cannot open or decode the video, or it has no frames;
+        tasks.datasets.policy.UnreadableVideoError: decord cannot open or decode the video, or it has no frames;
             the message is one line.
         OSError: A frame or the folder cannot be written.
     """
     import decord
-    from tasks.common.robust import PROGRAMMING_ERRORS, UnreadableVideoError, describe_error
+    from tasks.datasets.policy import PROGRAMMING_ERRORS, UnreadableVideoError, describe_error
 
     video_path, out_dir = str(video_path), Path(out_dir)
     tmp = _tmp_path(out_dir)
@@ -302,7 +303,7 @@ def process_job(job: Job, tmpl: str = DEFAULT_TMPL, short_side: Optional[int] = 
     Returns:
         Result: ``'reused'``, ``'extracted'`` or ``'skipped'`` (with the reason) and the frame count.
     """
-    from tasks.common.robust import UnreadableVideoError
+    from tasks.datasets.policy import UnreadableVideoError
 
     frame_dir = Path(job.frame_dir)
     if not overwrite and frame_dir.is_dir():
@@ -321,53 +322,6 @@ def process_job(job: Job, tmpl: str = DEFAULT_TMPL, short_side: Optional[int] = 
     return Result('extracted', frames)
 
 
-class _Progress:
-    """One progress line on stderr: rewritten in place on a terminal, a line every ~10% otherwise.
-
-    Args:
-        total (int): Number of videos.
-        enabled (bool): Print progress at all (messages are always printed).
-    """
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self.done = total, enabled, 0
-        self.tty = enabled and sys.stderr.isatty()
-        self.start = time.perf_counter()
-        self.shown = False
-
-    def _line(self, counts: Dict[str, int]) -> str:
-        rate = self.done / max(time.perf_counter() - self.start, 1e-6)
-        return (f'{self.done}/{self.total} videos ({counts["extracted"]} extracted, {counts["reused"]} '
-                f'reused, {counts["skipped"]} skipped, {rate:.1f} videos/s)')
-
-    def update(self, counts: Dict[str, int]) -> None:
-        """Count one finished video; ``counts`` are the totals so far."""
-        self.done += 1
-        if not self.enabled:
-            return
-        if self.tty:
-            sys.stderr.write(f'\r{self._line(counts)}\033[K')
-            self.shown = True
-        elif self.done == self.total or self.done % max(1, self.total // 10) == 0:
-            sys.stderr.write(f'{self._line(counts)}\n')
-        sys.stderr.flush()
-
-    def message(self, text: str) -> None:
-        """Print a line of its own without garbling the progress line."""
-        if self.shown:
-            sys.stderr.write('\r\033[K')
-            self.shown = False
-        sys.stderr.write(f'{text}\n')
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        """End the progress line."""
-        if self.shown:
-            sys.stderr.write('\n')
-            sys.stderr.flush()
-            self.shown = False
-
-
 def plan(video_list: PathLike, video_root: PathLike,
          out_root: PathLike) -> Tuple[List[Job], List[Tuple[str, int]]]:
     """Parse and check the video list; one job per distinct video, one row per line.
@@ -382,11 +336,11 @@ def plan(video_list: PathLike, video_root: PathLike,
         ``out_root`` (POSIX separators) and its label.
 
     Raises:
-        tasks.common.annotations.AnnotationError: A bad row (message names the file and the line).
+        tasks.datasets.annotations.AnnotationError: A bad row (message names the file and the line).
         FileNotFoundError: The list file does not exist.
         ValueError: Videos outside ``video_root``, or whose frame folders collide or nest.
     """
-    from tasks.common.annotations import (AnnotationError, apply_annotation_policy, parse_video_list, read_rows,
+    from tasks.datasets.annotations import (AnnotationError, apply_annotation_policy, parse_video_list, read_rows,
                                           video_file)
 
     video_list, video_root, out_root = str(video_list), str(video_root), Path(out_root)
@@ -518,19 +472,20 @@ def _extract_all(jobs: List[Job], args: argparse.Namespace) -> Tuple[Dict[str, R
     counts = dict(extracted=0, reused=0, skipped=0)
     new_frames = 0
     results: Dict[str, Result] = {}
-    progress = _Progress(len(jobs), not args.quiet)
     pool = multiprocessing.Pool(min(args.workers, len(jobs))) if args.workers > 1 and len(jobs) > 1 else None
     try:
-        for job, result in zip(jobs, pool.imap(work, jobs) if pool is not None else map(work, jobs)):
-            results[job.rel_dir] = result
-            counts[result.status] += 1
-            if result.status == 'extracted':
-                new_frames += result.frames
-            elif result.status == 'skipped':
-                progress.message(f'skipped {job.video}: {result.reason}')
-            progress.update(counts)
+        with Progress(console=Console(stderr=True), disable=args.quiet) as bar:
+            task = bar.add_task('videos', total=len(jobs))
+            for job, result in zip(jobs, pool.imap(work, jobs) if pool is not None else map(work, jobs)):
+                results[job.rel_dir] = result
+                counts[result.status] += 1
+                if result.status == 'extracted':
+                    new_frames += result.frames
+                elif result.status == 'skipped':  # printed above the bar on a terminal
+                    print(f'skipped {job.video}: {result.reason}', file=sys.stderr, flush=True)
+                bar.update(task, advance=1, description=f'{counts["extracted"]} extracted, {counts["reused"]} '
+                           f'reused, {counts["skipped"]} skipped')
     finally:
-        progress.close()
         if pool is not None:
             pool.terminate()
             pool.join()
@@ -546,7 +501,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: Exit code.
     """
-    from tasks.common.annotations import AnnotationError
+    from tasks.datasets.annotations import AnnotationError
 
     out_list = args.out_list or args.out_root / f'{args.video_list.stem}_rawframes.txt'
     try:

@@ -9,7 +9,6 @@ One subcommand per dataset kind; each subcommand is registered by a ``_add_<kind
 :data:`SUBCOMMANDS` and sets ``func`` (``args -> exit code``) with ``set_defaults``.
 """
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,18 +20,14 @@ if str(REPO_ROOT) not in sys.path:
 
 
 def _generate(args: argparse.Namespace, ensure: Callable, params: dict) -> Path:
-    """``--overwrite`` (only a folder holding a toy set), then ``ensure(out, progress, **params)``; a parameter
-    mismatch error gets the ``--overwrite`` hint."""
-    if args.overwrite and args.out.exists():
-        if not (args.out / 'toy_meta.json').is_file():
-            raise ValueError(f'--overwrite refuses to delete {args.out}: it has no toy_meta.json, so it '
-                             'is not a toy dataset')
-        shutil.rmtree(args.out)
+    """``ensure(out, progress, overwrite, **params)`` (every generator goes through
+    :func:`tasks.toy_data.cache.build_toy`); a folder holding other data gets the ``--overwrite`` hint."""
+    from tasks.toy_data.cache import ToyDataMismatch
     try:
-        return ensure(args.out, progress=not args.quiet, **params)
-    except ValueError as err:
+        return ensure(args.out, progress=not args.quiet, overwrite=args.overwrite, **params)
+    except ToyDataMismatch as err:
         if 'different parameters' in str(err):
-            raise ValueError(f'{err} (or pass --overwrite to regenerate it)') from err
+            raise ToyDataMismatch(f'{err} (or pass --overwrite to regenerate it)') from err
         raise
 
 
@@ -57,7 +52,7 @@ def _run_recognition(args: argparse.Namespace) -> int:
     Returns:
         int: Exit code.
     """
-    from tasks.common.toy_data import ensure_recognition
+    from tasks.toy_data.recognition import ensure_recognition
 
     params = dict(num_train=args.num_train, num_val=args.num_val, num_classes=args.num_classes,
                   num_frames=args.num_frames, size=args.size, fps=args.fps, seed=args.seed)
@@ -77,7 +72,7 @@ def _add_recognition(subparsers: argparse._SubParsersAction) -> None:
     Args:
         subparsers (argparse._SubParsersAction): Result of ``parser.add_subparsers()``.
     """
-    from tasks.common.toy_data import RECOGNITION_DEFAULTS as d
+    from tasks.toy_data.recognition import RECOGNITION_DEFAULTS as d
 
     p = subparsers.add_parser(
         'recognition',

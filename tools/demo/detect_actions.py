@@ -89,12 +89,12 @@ def main(argv=None):
 
     import mmaction.models  # noqa: F401
     import tasks  # noqa: F401
-    from tasks.common.runner import load_model_checkpoint
+    from tasks.engine.runner import load_model_checkpoint
     from backbones.registry import MODELS
     from tasks.ava.metric import read_label_map
-    from tasks.common.visualize import put_lines
+    from tasks.visualization.drawing import put_lines
 
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(_bootstrap.resolve_config_alias(args.config))
     video_id = Path(args.video).stem
     boxes = read_boxes(args, video_id)
     if not boxes:

@@ -48,32 +48,34 @@ def predict(video, cfg, model):
 
 def write_video(video, out_file, lines):
     import cv2
-    from mmengine.utils import ProgressBar
+    from rich.console import Console
+    from rich.progress import Progress
 
-    from tasks.common.visualize import put_lines
+    from tasks.visualization.drawing import put_lines
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
         raise RuntimeError(f'cannot read video {video}')
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
-    writer, bar = None, ProgressBar(total) if total > 250 else None  # long videos only
+    writer = None
     Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        rgb = put_lines(frame[..., ::-1], lines)
-        if writer is None:
-            h, w = rgb.shape[:2]
-            writer = cv2.VideoWriter(str(out_file), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-        writer.write(rgb[..., ::-1].copy())
-        if bar is not None:
-            bar.update()
+    with Progress(console=Console(stderr=True), disable=total <= 250) as bar:  # long videos only
+        task = bar.add_task(f'writing {Path(out_file).name}', total=total or None)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            rgb = put_lines(frame[..., ::-1], lines)
+            if writer is None:
+                h, w = rgb.shape[:2]
+                writer = cv2.VideoWriter(str(out_file), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+            writer.write(rgb[..., ::-1].copy())
+            bar.advance(task)
     cap.release()
     if writer is None:
         raise RuntimeError(f'cannot read video {video}: no frames')
     writer.release()
-    print(f'\nwrote {out_file}')
+    print(f'wrote {out_file}')
 
 
 def main(argv=None):
@@ -83,15 +85,15 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
 
     import tasks  # noqa: F401
-    from tasks.common.runner import load_model_checkpoint
+    from tasks.engine.runner import load_model_checkpoint
     from backbones.registry import MODELS
-    from tasks.common.visualize import label_lines
+    from tasks.visualization.drawing import label_lines
 
     video = Path(args.video)
     if not video.is_file():
         raise FileNotFoundError(f'video not found: {video}')
     classes = read_labels(args.labels)
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(_bootstrap.resolve_config_alias(args.config))
     init_default_scope(cfg.get('default_scope', 'videofm'))
     model_cfg = cfg.model
     model_cfg.backbone.pop('init_cfg', None)  # weights come from CKPT

@@ -16,11 +16,11 @@ if str(ROOT) not in sys.path:
 from mmaction.datasets import RawframeDataset  # noqa: E402
 from mmaction.datasets.transforms import RawFrameDecode  # noqa: E402
 
-from tasks.common import rawframes  # noqa: E402
-from tasks.common.annotations import AnnotationError, parse_rawframe_list  # noqa: E402
-from tasks.common.rawframes import (CheckedRawFrameDecode, RawframeListDataset,  # noqa: E402
+from tasks.datasets import rawframes  # noqa: E402
+from tasks.datasets.annotations import AnnotationError, parse_rawframe_list  # noqa: E402
+from tasks.datasets.rawframes import (CheckedRawFrameDecode, RawframeListDataset,  # noqa: E402
                                     RepeatAugRawframeListDataset)
-from tasks.common.robust import UnreadableVideoError  # noqa: E402
+from tasks.datasets.policy import UnreadableVideoError  # noqa: E402
 
 H, W = 24, 32
 
@@ -185,7 +185,7 @@ def test_bad_frame_file_raises_naming_it(frames_root, damage):
 
 
 def test_mmaction2_decoder_error_on_a_corrupt_frame_has_no_file_name(frames_root):
-    """The measured failure mode CheckedRawFrameDecode exists for (tasks/common/rawframes.py docstring)."""
+    """The measured failure mode CheckedRawFrameDecode exists for (tasks/datasets/rawframes.py docstring)."""
     path = frames_root / 'a' / 'img_00002.jpg'
     path.write_text('not a jpeg')
     with pytest.raises(cv2.error, match='cvtColor') as err:

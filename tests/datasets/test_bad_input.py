@@ -1,4 +1,4 @@
-"""Bad input policy (tasks/common/robust.py) through the real dataset classes and mmaction2 pipeline:
+"""Bad input policy (tasks/datasets/policy.py) through the real dataset classes and mmaction2 pipeline:
 annotation errors at build time, unreadable videos at load time (skip + count in training, raise with
 on_error='raise' and in test mode), DataLoader workers, and a short tools/train.py run over a corrupt video."""
 import json
@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tasks.common import annotations  # noqa: E402
-from tasks.common.robust import (AnnotationError, RobustDataset, UnreadableVideoError,  # noqa: E402
-                                 VideoListDataset, describe_error)
-from tasks.common.toy_data import ToyVideoDataset, ensure_recognition, render_recognition_clip  # noqa: E402
+from tasks.datasets import annotations  # noqa: E402
+from tasks.datasets.annotations import AnnotationError  # noqa: E402
+from tasks.datasets.policy import UnreadableVideoError, describe_error  # noqa: E402
+from tasks.datasets.video_list import RobustDataset, VideoListDataset  # noqa: E402
+from tasks.toy_data.datasets import ToyVideoDataset  # noqa: E402
+from tasks.toy_data.recognition import ensure_recognition, render_recognition_clip  # noqa: E402
 
 TOY = dict(num_train=8, num_val=4, num_classes=4, num_frames=16, size=32, seed=0)
 OPENCV_DATA = Path('/usr/share/doc/opencv-doc/examples/data')
@@ -264,7 +266,7 @@ def test_train_run_skips_a_corrupt_video_and_reports_it_per_epoch(toy, tmp_path)
         dataset=dict(toy=toy_cfg, ann_file=f'{toy}/{split}_list.txt', data_prefix=dict(video=str(toy)), **kw))
     cfg = tmp_path / 'tiny_bad.py'
     cfg.write_text(f"""
-_base_ = [{str(ROOT / 'configs/recognition/vit-tiny-p8_scratch_10e_toy-motion.py')!r}]
+_base_ = [{str(ROOT / 'configs/recognition/toy/vit-tiny-p8_scratch_1xb16-8x2x1-10e_toy-motion.py')!r}]
 model = dict(backbone=dict(depth=1, drop_path_rate=0.0))
 train_dataloader = {loader('train')!r}
 val_dataloader = {loader('val')!r}
@@ -274,7 +276,7 @@ default_hooks = dict(checkpoint=dict(interval=2, save_best=None), logger=dict(in
 """)
     env = {**os.environ, 'PYTHONPATH': str(ROOT)}
     out = subprocess.run([sys.executable, ROOT / 'tools/train.py', cfg, '--work-dir', tmp_path / 'work'],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=1800, env=env)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
     assert (tmp_path / 'work/epoch_2.pth').is_file()

@@ -1,6 +1,6 @@
 """Build-time checks of annotation files: every bad row is reported with its file, line and problem.
 
-Used by the bad input policy of :mod:`tasks.common.robust` (see its docstring): the dataset classes parse
+Used by the bad input policy of :mod:`tasks.datasets.policy` (see its docstring): the dataset classes parse
 their list files here, then raise one :class:`AnnotationError` or, with ``on_error='skip'``, drop the bad rows
 with one warning.
 """

@@ -1,4 +1,13 @@
-"""Mask transforms for mmaction2 pipelines (thin wrappers over :mod:`backbones.masking`)."""
+"""Pipeline transforms shared by the tasks: token masks for pretraining pipelines (thin wrappers over
+:mod:`backbones.masking`).
+
+The pretraining models draw their masks on the device by default; :class:`GenerateMask` is for pipelines that
+want them on the host (the models then read ``encoder_mask`` / ``decoder_mask`` from the data samples). Dense
+(VideoMAE: ``SampleFrames(clip_len=16, frame_interval=4)``) and TSN sparse (UMT: ``UniformSample(clip_len=8)``)
+sampling, ``MultiScaleCrop`` and repeated augmentation (``RepeatAugDataset`` + ``repeat_pseudo_collate``) are
+mmaction2's. The frame decoder that names the file in its errors is
+:class:`tasks.datasets.rawframes.CheckedRawFrameDecode`.
+"""
 from typing import Dict, Sequence
 
 from mmcv.transforms import BaseTransform

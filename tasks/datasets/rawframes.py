@@ -1,5 +1,5 @@
 """Rawframe lists (folders of extracted JPEG frames, mmaction2's ``RawframeDataset`` format) under the bad
-input policy of :mod:`tasks.common.robust`, and repeated augmentation that reads every frame file once.
+input policy of :mod:`tasks.datasets.policy`, and repeated augmentation that reads every frame file once.
 
 A rawframe list has one ``frame_dir total_frames label`` row per video (``frame_dir offset total_frames
 label`` with ``with_offset=True``); ``frame_dir`` holds ``img_00001.jpg`` ... (``filename_tmpl``,
@@ -34,7 +34,7 @@ from mmengine import fileio
 from backbones.registry import DATASETS, TRANSFORMS
 
 from .annotations import frame_file
-from .robust import PROGRAMMING_ERRORS, RobustDatasetMixin, UnreadableVideoError
+from .policy import PROGRAMMING_ERRORS, RobustDatasetMixin, UnreadableVideoError
 
 __all__ = ['CheckedRawFrameDecode', 'RawframeListDataset', 'RepeatAugRawframeListDataset']
 
@@ -126,7 +126,7 @@ class CheckedRawFrameDecode(BaseTransform):
 @DATASETS.register_module()
 class RawframeListDataset(RobustDatasetMixin, RawframeDataset):
     """mmaction2 ``RawframeDataset`` with the bad input policy: every row is parsed by
-    :func:`tasks.common.annotations.parse_rawframe_list` when built (file:line errors; first and last frame
+    :func:`tasks.datasets.annotations.parse_rawframe_list` when built (file:line errors; first and last frame
     files must exist), frames that fail to load are skipped in training and raise in testing.
 
     Example config::
@@ -138,7 +138,7 @@ class RawframeListDataset(RobustDatasetMixin, RawframeDataset):
 
     Args:
         num_classes (int, optional): Labels must be below it.
-        on_error (str, optional): See :class:`~tasks.common.robust.RobustDatasetMixin`.
+        on_error (str, optional): See :class:`~tasks.datasets.policy.RobustDatasetMixin`.
         check_files (bool): Check at build time that the first and last frame of every row exist.
         **kwargs: ``RawframeDataset`` arguments (``filename_tmpl='img_{:05}.jpg'``, ``start_index=1``,
             ``with_offset``, ``data_prefix=dict(img=...)``, ``pipeline``, ``test_mode``, ...).

@@ -1,4 +1,4 @@
-"""Tests for tasks/common/toy_data.py and tools/data/make_toy.py (toy mmaction2 video datasets)."""
+"""Tests for tasks/toy_data/ and tools/data/make_toy.py (toy mmaction2 video datasets)."""
 import importlib.util
 import json
 import math
@@ -17,8 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.append(str(REPO_ROOT))
 
-from tasks.common import toy_data  # noqa: E402
-from tasks.common.toy_data import ensure_recognition, make_recognition  # noqa: E402
+from tasks.toy_data import recognition as toy_data  # noqa: E402
+from tasks.toy_data.datasets import ToyVideoDataset  # noqa: E402
+from tasks.toy_data.recognition import ensure_recognition, make_recognition  # noqa: E402
 
 SMALL = dict(num_train=40, num_val=12, num_classes=4, num_frames=12, size=40, seed=3)
 LINE_RE = re.compile(r'^videos/(train|val)/(\d{5})\.mp4 (\d+)$')
@@ -146,8 +147,9 @@ def test_ensure_reuses_and_rejects_mismatch(tmp_path: Path) -> None:
     assert ensure_recognition(root, progress=False, **params) == root
     assert _mtimes(root) == before, 'ensure_recognition rewrote an identical dataset'
 
-    with pytest.raises(ValueError, match=r'different parameters.*num_val.*delete the folder'):
+    with pytest.raises(ValueError, match=r'different parameters.*num_val.*delete the folder') as err:
         ensure_recognition(root, progress=False, **{**params, 'num_val': 3})
+    assert str(err.value).startswith(f'{root} holds a toy dataset')  # the user's folder, not our source file
     with pytest.raises(ValueError, match='different parameters'):
         ensure_recognition(root, progress=False)  # defaults differ from the stored parameters
     with pytest.raises(FileExistsError, match='ensure_recognition'):
@@ -164,7 +166,7 @@ def test_ensure_reuses_and_rejects_mismatch(tmp_path: Path) -> None:
 
 
 def test_invalid_params_fail_loudly(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match='size must be an even'):
+    with pytest.raises(ValueError, match='^size must be an even'):  # names the parameter, not a source file
         make_recognition(tmp_path / 'a', size=33, progress=False)
     with pytest.raises(ValueError, match='decord'):
         make_recognition(tmp_path / 'a', size=48, progress=False)
@@ -180,10 +182,13 @@ def test_lost_race_uses_winner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     root = tmp_path / 'race'
     original = toy_data._generate_recognition
 
-    def generate_then_lose(out: Path, *args, **kwargs) -> None:
-        original(out, *args, **kwargs)
-        original(root, *args, **kwargs)  # "another process" finishes first
+    def generate_then_lose(out: Path, params: dict, advance) -> dict:
+        extra = original(out, params, advance)
+        monkeypatch.setattr(toy_data, '_generate_recognition', original)
+        make_recognition(tmp_path / 'other', progress=False, **params)  # "another process" finishes first
+        (tmp_path / 'other').rename(root)
         (root / 'winner').write_text('')
+        return extra
 
     monkeypatch.setattr(toy_data, '_generate_recognition', generate_then_lose)
     assert make_recognition(root, progress=False, **params) == root
@@ -214,12 +219,13 @@ def _load_cli():
     return module
 
 
+@pytest.mark.slow
 def test_cli(tmp_path: Path) -> None:
     out = tmp_path / 'cli_rec'
     args = ['recognition', '--out', str(out), '--num-train', '8', '--num-val', '4', '--num-frames', '6',
             '--size', '32', '--seed', '1', '--quiet']
     proc = subprocess.run([sys.executable, str(REPO_ROOT / 'tools/data/make_toy.py'), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     assert 'ready at' in proc.stdout
     assert len(read_list(out, 'train')) == 8 and len(read_list(out, 'val')) == 4
@@ -259,7 +265,7 @@ def test_toy_video_dataset_creates_data(tmp_path: Path) -> None:
     init_default_scope('mmaction')
     root = tmp_path / 'ds'
     assert not root.exists()
-    dataset = toy_data.ToyVideoDataset(**_toy_dataset_kwargs(root))
+    dataset = ToyVideoDataset(**_toy_dataset_kwargs(root))
     assert (root / 'toy_meta.json').is_file()
     assert len(dataset) == 8
     sample = dataset[0]
@@ -268,7 +274,7 @@ def test_toy_video_dataset_creates_data(tmp_path: Path) -> None:
     assert label == read_list(root, 'train')[0][1]
 
     with pytest.raises(ValueError, match='toy=dict'):
-        toy_data.ToyVideoDataset(ann_file='x', toy=dict(num_train=8), data_prefix=dict(video=''),
+        ToyVideoDataset(ann_file='x', toy=dict(num_train=8), data_prefix=dict(video=''),
                                  pipeline=[])
 
 
@@ -282,7 +288,7 @@ def test_toy_video_dataset_distributed(tmp_path: Path) -> None:
     dist.init_process_group('gloo', init_method=f'file://{tmp_path / "pg"}', rank=0, world_size=1)
     try:
         root = tmp_path / 'ds'
-        dataset = toy_data.ToyVideoDataset(**_toy_dataset_kwargs(root))
+        dataset = ToyVideoDataset(**_toy_dataset_kwargs(root))
         assert len(dataset) == 8
         assert (root / 'toy_meta.json').is_file()
     finally:

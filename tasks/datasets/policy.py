@@ -4,9 +4,12 @@
 Policy (README section)
 -----------------------
 Every VideoFM video dataset (``ToyVideoDataset``, ``VideoListDataset``, ``RepeatAugVideoListDataset``, the
-rawframe lists ``RawframeListDataset`` / ``RepeatAugRawframeListDataset`` of :mod:`tasks.common.rawframes`,
-and any dataset wrapped in ``RobustDataset``) takes ``on_error=None | 'skip' | 'raise'``. The annotation
-checks live in :mod:`tasks.common.annotations`.
+rawframe lists ``RawframeListDataset`` / ``RepeatAugRawframeListDataset`` of :mod:`tasks.datasets.rawframes`,
+and any dataset wrapped in ``RobustDataset``) takes ``on_error=None | 'skip' | 'raise'``. This module holds
+the policy itself (errors, :class:`LoadErrorPolicy`, :class:`RobustDatasetMixin`); the annotation checks live
+in :mod:`tasks.datasets.annotations`, the cross-process count of skipped samples in
+:mod:`tasks.datasets.skip_log`, the datasets in :mod:`tasks.datasets.video_list` and
+:mod:`tasks.datasets.rawframes`, and the per-epoch report in :class:`tasks.engine.hooks.SkippedSamplesHook`.
 
 * **Annotation errors fail when the dataset is built**, with one message naming the annotation file, the
   line (or row) and the problem, plus how many other rows are bad: a malformed row (wrong number of
@@ -58,31 +61,21 @@ mmaction2's ``VideoDataset.load_data_list`` itself fails on a 3-field row with `
 values to unpack`` and on a bad label with ``invalid literal for int()``, both without file or line; it
 accepts negative labels and labels ``>= num_classes`` (they fail later, in the loss).
 """
-import copy
 import logging
-import os
 import os.path as osp
 import re
-import tempfile
-import uuid
-import weakref
-from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional
 
-import numpy as np
-from mmaction.datasets import RawframeDataset, RepeatAugDataset, VideoDataset
-from mmengine.hooks import Hook
+from mmaction.datasets import RawframeDataset, VideoDataset
 from mmengine.logging import print_log
-from torch.utils.data import Dataset
 
-from backbones.registry import DATASETS, HOOKS
-
-from .annotations import (MAX_LISTED, AnnotationError, apply_annotation_policy, parse_rawframe_list,
-                          parse_video_list, validate_data_list)
+from .annotations import (AnnotationError, apply_annotation_policy, parse_rawframe_list, parse_video_list,
+                          validate_data_list)
+from .skip_log import SkipLog
 
 __all__ = [
-    'AnnotationError', 'UnreadableVideoError', 'SkipLog', 'describe_error', 'RobustDatasetMixin', 'VideoListDataset',
-    'RepeatAugVideoListDataset', 'RobustDataset', 'SkippedSamplesHook', 'find_skip_logs', 'format_skipped'
+    'ON_ERROR', 'PROGRAMMING_ERRORS', 'UnreadableVideoError', 'describe_error', 'LoadErrorPolicy', 'sample_name',
+    'RobustDatasetMixin', 'find_skip_logs'
 ]
 
 ON_ERROR = (None, 'skip', 'raise')
@@ -131,78 +124,7 @@ def describe_error(err: BaseException, filename: Optional[str] = None, max_len: 
     return text if len(text) <= max_len else text[:max_len - 3] + '...'
 
 
-# ----------------------------------------------------------------------------------------------------
-# Load time: counting skipped samples across processes
-# ----------------------------------------------------------------------------------------------------
-def _remove_if_owner(path: str, pid: int) -> None:
-    if os.getpid() == pid:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-class SkipLog:
-    """Skipped samples, shared by a dataset and all its DataLoader workers.
-
-    One line ``file\\treason`` per skipped sample, appended to a small file in the temp dir whose name is
-    fixed before the workers start. Appends of one short ``os.write`` with ``O_APPEND`` are atomic, so any
-    number of worker processes (fork or spawn) can record while the main process reads. Copies and
-    pickles refer to the same file; the process that created it removes it when the log is collected.
-
-    Args:
-        path (str, optional): Use this file (e.g. in the work dir) instead of a new temporary one.
-    """
-
-    def __init__(self, path: Optional[str] = None) -> None:
-        if path is None:  # created by the first record(), so a clean run leaves no file behind
-            path = osp.join(tempfile.gettempdir(), f'videofm_skipped_{os.getpid()}_{uuid.uuid4().hex}.tsv')
-            weakref.finalize(self, _remove_if_owner, path, os.getpid())
-        else:
-            open(path, 'ab').close()
-        self.path = path
-
-    def __reduce__(self):
-        return _skip_log_from_path, (self.path, )
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def record(self, filename: str, reason: str) -> None:
-        """Append one skipped sample."""
-        line = f'{filename}\t{reason}'.replace('\n', ' ')[:3000] + '\n'
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        try:
-            os.write(fd, line.encode('utf-8', 'replace'))
-        finally:
-            os.close(fd)
-
-    def size(self) -> int:
-        """Current end offset; pass it to :meth:`read` later to get what was recorded since."""
-        try:
-            return osp.getsize(self.path)
-        except OSError:
-            return 0
-
-    def read(self, offset: int = 0) -> List[Tuple[str, str]]:
-        """``(file, reason)`` of every sample recorded after byte ``offset``."""
-        try:
-            with open(self.path, 'rb') as f:
-                f.seek(offset)
-                data = f.read()
-        except OSError:
-            return []
-        lines = data.decode('utf-8', 'replace').splitlines()
-        return [tuple(x.split('\t', 1)) if '\t' in x else (x, '') for x in lines]
-
-
-def _skip_log_from_path(path: str) -> SkipLog:
-    log = SkipLog.__new__(SkipLog)
-    log.path = path
-    return log
-
-
-class _LoadErrorPolicy:
+class LoadErrorPolicy:
     """What to do when loading one sample raised: shared by the mixin and the wrapper."""
 
     def __init__(self, on_error: Optional[str], max_consecutive_errors: int) -> None:
@@ -237,7 +159,7 @@ class _LoadErrorPolicy:
                   logger='current', level=logging.WARNING)
 
 
-def _sample_name(info: Any) -> str:
+def sample_name(info: Any) -> str:
     if isinstance(info, dict):
         for key in ('filename', 'frame_dir', 'video_path', 'img_path'):
             if key in info:
@@ -266,7 +188,7 @@ class RobustDatasetMixin:
 
     def __init__(self, *args, on_error: Optional[str] = None, check_files: bool = True,
                  max_consecutive_errors: int = 20, **kwargs) -> None:
-        self._policy = _LoadErrorPolicy(on_error, max_consecutive_errors)
+        self._policy = LoadErrorPolicy(on_error, max_consecutive_errors)
         self.on_error = on_error
         self.check_files = check_files
         super().__init__(*args, **kwargs)
@@ -320,116 +242,13 @@ class RobustDatasetMixin:
         try:
             data = super().prepare_data(idx)
         except Exception as err:
-            name = _sample_name(self.get_data_info(idx))
+            name = sample_name(self.get_data_info(idx))
             self._policy.failed(err, name, self.test_mode)
             return None
         self._policy.ok()
         return data
 
 
-@DATASETS.register_module()
-class VideoListDataset(RobustDatasetMixin, VideoDataset):
-    """mmaction2 ``VideoDataset`` (Kinetics-style ``path label`` list files) with the bad input policy.
-
-    Example config::
-
-        train_dataloader = dict(dataset=dict(
-            type='VideoListDataset', ann_file='data/k400/train_list.txt', num_classes=400,
-            data_prefix=dict(video='data/k400/videos'), pipeline=[...]))
-
-    Args:
-        ann_file (str): The list file.
-        num_classes (int, optional): Labels must be below it (also read from ``metainfo['classes']``).
-        on_error (str, optional): See :class:`RobustDatasetMixin`.
-        check_files (bool): Check at build time that local video files exist.
-        **kwargs: Other ``VideoDataset`` arguments (``pipeline``, ``data_prefix``, ``test_mode``, ...).
-    """
-
-
-@DATASETS.register_module()
-class RepeatAugVideoListDataset(RobustDatasetMixin, RepeatAugDataset):
-    """mmaction2 ``RepeatAugDataset`` (each video decoded once and augmented ``num_repeats`` times: the
-    official ``num_sample`` repeated augmentation) on Kinetics-style list files, with the bad input policy.
-
-    Args:
-        num_classes (int, optional): Labels must be below it.
-        **kwargs: ``RepeatAugDataset`` and :class:`RobustDatasetMixin` arguments.
-    """
-
-
-@DATASETS.register_module()
-class RobustDataset(Dataset):
-    """Wraps any dataset (one we do not own) in the bad input policy.
-
-    Example config::
-
-        dataset = dict(type='RobustDataset', on_error=None,
-                       dataset=dict(type='RawframeDataset', ann_file=..., pipeline=[...]))
-
-    The wrapped dataset's entries are checked with :func:`validate_data_list` when built (bad rows raise,
-    or are dropped with ``on_error='skip'``); a sample that fails to load is replaced by a random other
-    one in training (counted in ``skip_log``) and raises in test mode.
-
-    Args:
-        dataset (dict | Dataset): The dataset or its config.
-        on_error (str, optional): See :class:`RobustDatasetMixin`.
-        check_files (bool): Check at build time that local files exist.
-        max_consecutive_errors (int): This many load failures in a row raise.
-        max_refetch (int): Other samples tried before giving up on one index.
-    """
-
-    def __init__(self, dataset: Any, on_error: Optional[str] = None, check_files: bool = True,
-                 max_consecutive_errors: int = 20, max_refetch: int = 1000) -> None:
-        self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
-        self._policy = _LoadErrorPolicy(on_error, max_consecutive_errors)
-        self.on_error, self.max_refetch = on_error, max_refetch
-        self.test_mode = bool(getattr(self.dataset, 'test_mode', False))
-        if hasattr(self.dataset, 'full_init'):
-            self.dataset.full_init()
-        get_info = getattr(self.dataset, 'get_data_info', lambda i: {})
-        infos = [get_info(i) for i in range(len(self.dataset))]
-        meta = getattr(self.dataset, 'metainfo', {}) or {}
-        num_classes = getattr(self.dataset, 'num_classes', None) or (len(meta['classes']) if meta.get('classes')
-                                                                    else None)
-        self._indices, problems = validate_data_list(infos, num_classes, check_files)
-        ann_file = getattr(self.dataset, 'ann_file', type(self.dataset).__name__)
-        apply_annotation_policy(problems, len(infos), ann_file, on_error)
-        self._infos = infos
-
-    @property
-    def skip_log(self) -> SkipLog:
-        return self._policy.skip_log
-
-    @property
-    def metainfo(self) -> dict:
-        return copy.deepcopy(getattr(self.dataset, 'metainfo', {}))
-
-    def full_init(self) -> None:
-        """Already done at construction (the annotations are checked then)."""
-
-    def get_data_info(self, idx: int) -> dict:
-        return self._infos[self._indices[idx]]
-
-    def __len__(self) -> int:
-        return len(self._indices)
-
-    def __getitem__(self, idx: int) -> Any:
-        for _ in range(self.max_refetch + 1):
-            inner = self._indices[idx]
-            try:
-                data = self.dataset[inner]
-            except Exception as err:
-                self._policy.failed(err, _sample_name(self._infos[inner]), self.test_mode)
-                idx = np.random.randint(0, len(self))
-                continue
-            self._policy.ok()
-            return data
-        raise UnreadableVideoError(f'no loadable sample found after {self.max_refetch} tries')
-
-
-# ----------------------------------------------------------------------------------------------------
-# Reporting
-# ----------------------------------------------------------------------------------------------------
 def find_skip_logs(dataset: Any) -> List[SkipLog]:
     """Every :class:`SkipLog` in ``dataset`` and the datasets it wraps (Concat/Repeat/... wrappers)."""
     found, seen = [], set()
@@ -437,64 +256,13 @@ def find_skip_logs(dataset: Any) -> List[SkipLog]:
     def visit(ds: Any, depth: int) -> None:
         if ds is None or depth > 8:
             return
-        log = getattr(ds, '_policy', None)
-        if isinstance(log, _LoadErrorPolicy) and log.skip_log.path not in seen:
-            seen.add(log.skip_log.path)
-            found.append(log.skip_log)
+        log = getattr(ds, 'skip_log', None)
+        if isinstance(log, SkipLog) and log.path not in seen:
+            seen.add(log.path)
+            found.append(log)
         visit(getattr(ds, 'dataset', None), depth + 1)
         for child in getattr(ds, 'datasets', None) or []:
             visit(child, depth + 1)
 
     visit(dataset, 0)
     return found
-
-
-def format_skipped(records: Sequence[Tuple[str, str]]) -> str:
-    """``"N samples skipped this epoch: file (reason) xK, ..."``."""
-    per_file = Counter(records)
-    parts = [f'{f} ({r})' + (f' x{n}' if n > 1 else '') for (f, r), n in list(per_file.items())[:MAX_LISTED]]
-    if len(per_file) > MAX_LISTED:
-        parts.append(f'... and {len(per_file) - MAX_LISTED} more file(s)')
-    return f'{len(records)} samples skipped this epoch: ' + ', '.join(parts)
-
-
-@HOOKS.register_module()
-class SkippedSamplesHook(Hook):
-    """Report the training samples that were skipped as unreadable, every epoch.
-
-    Keeps ``train/skipped_samples`` (skipped so far this epoch) in the message hub, so the iteration logs
-    and ``scalars.json`` show it, and at the end of each epoch logs ``N samples skipped this epoch:
-    file (reason), ...`` (a warning when N > 0) and writes ``skipped_samples_epoch`` to the visualizer
-    (``scalars.json``). Counts include samples skipped in DataLoader workers (see :class:`SkipLog`). Under DDP
-    each rank reports its own samples.
-    """
-    priority = 'NORMAL'  # before LoggerHook (BELOW_NORMAL) so each logged iteration sees the count
-
-    def __init__(self) -> None:
-        self._offsets: Dict[str, int] = {}
-        self._logs: List[SkipLog] = []
-
-    def _records(self) -> List[Tuple[str, str]]:
-        records = []
-        for log in self._logs:
-            records += log.read(self._offsets.get(log.path, 0))
-        return records
-
-    def before_train_epoch(self, runner) -> None:
-        self._logs = find_skip_logs(runner.train_loop.dataloader.dataset)
-        self._offsets = {log.path: log.size() for log in self._logs}
-        runner.message_hub.update_scalar('train/skipped_samples', 0)
-
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if any(log.size() != self._offsets.get(log.path, 0) for log in self._logs):
-            runner.message_hub.update_scalar('train/skipped_samples', len(self._records()))
-
-    def after_train_epoch(self, runner) -> None:
-        records = self._records()
-        runner.message_hub.update_scalar('train/skipped_samples', len(records))
-        runner.visualizer.add_scalars({'skipped_samples_epoch': len(records), 'epoch': runner.epoch + 1},
-                                      step=runner.iter)
-        if records:
-            runner.logger.warning(f'Epoch {runner.epoch + 1}: {format_skipped(records)}')
-        else:
-            runner.logger.info(f'Epoch {runner.epoch + 1}: 0 samples skipped this epoch')

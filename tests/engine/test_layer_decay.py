@@ -8,7 +8,7 @@ from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
 from mmengine.registry import DefaultScope
 from torch import nn
 
-import tasks.common.layer_decay  # noqa: F401  (registers the constructor)
+import tasks.engine.layer_decay  # noqa: F401  (registers the constructor)
 from backbones import VideoViT
 from backbones.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
@@ -139,7 +139,7 @@ def test_bad_paramwise_cfg_fails(paramwise_cfg):
 
 
 def test_missing_weight_decay_fails():
-    with pytest.raises(KeyError, match='weight_decay'):
+    with pytest.raises(KeyError, match='weight_decay'), DefaultScope.overwrite_default_scope('videofm'):
         OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
             type='LayerDecayOptimWrapperConstructor', paramwise_cfg=dict(layer_decay_rate=.75),
             optim_wrapper_cfg=dict(optimizer=dict(type='AdamW', lr=LR))))
