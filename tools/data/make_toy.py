@@ -4,6 +4,7 @@ Examples::
 
     python tools/data/make_toy.py recognition --out data/toy_recognition
     python tools/data/make_toy.py recognition --out data/toy_rec_8dir --num-classes 8 --num-train 800
+    python tools/data/make_toy.py tad --out data/toy_tad
 
 One subcommand per dataset kind; each subcommand is registered by a ``_add_<kind>`` function in
 :data:`SUBCOMMANDS` and sets ``func`` (``args -> exit code``) with ``set_defaults``.
@@ -144,8 +145,59 @@ def _add_ava(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_ava, seed=d['seed'])
 
 
+def _run_tad(args: argparse.Namespace) -> int:
+    """Generate (or reuse) the toy temporal action detection dataset described by ``args``.
+
+    Args:
+        args (argparse.Namespace): Parsed ``tad`` subcommand arguments.
+
+    Returns:
+        int: Exit code.
+    """
+    from tasks.toy_data.tad import ensure_tad, toy_tad_files
+
+    params = dict(num_train=args.num_train, num_val=args.num_val, min_seconds=args.min_seconds,
+                  max_seconds=args.max_seconds, fps=args.fps, size=args.size, seed=args.seed)
+    start = time.perf_counter()
+    root = _generate(args, ensure_tad, params)
+    f = toy_tad_files(root)
+    print(f'toy TAD dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
+          f'  videos:    {f["videos"]}/VIDEO.mp4 ({args.fps} fps)\n'
+          f'  ann_file:  {f["ann_file"]} (subsets training / validation)\n'
+          f'  feat_root: {f["feat_root"]} (VIDEO.npy [T, 64] + features.json: seconds = (4 * i + 8) / {args.fps})\n'
+          f'  classes:   {f["classes"]}')
+    return 0
+
+
+def _add_tad(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``tad`` subcommand.
+
+    Args:
+        subparsers (argparse._SubParsersAction): Result of ``parser.add_subparsers()``.
+    """
+    from tasks.toy_data.tad import TAD_DEFAULTS as d
+
+    p = subparsers.add_parser(
+        'tad',
+        help='long videos with class-specific events at known times (ActivityNet JSON + features)',
+        description='Videos of MIN..MAX seconds with 2-4 events of 4 classes (a red square appears, a green disc '
+        'moves right, a blue disc moves up, a white square flashes) on a noisy background with a drifting '
+        'distractor. Writes OUT/videos/VIDEO.mp4, OUT/annotations.json (ActivityNet format, subsets training / '
+        'validation, seconds), OUT/classes.txt, OUT/features/VIDEO.npy ([T, 64] from a tiny random VideoViT on '
+        '16-frame clips every 4 frames) with OUT/features/features.json (the grid) and OUT/toy_meta.json.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_common(p)
+    p.add_argument('--num-train', type=int, default=d['num_train'], help='training videos')
+    p.add_argument('--num-val', type=int, default=d['num_val'], help='validation videos')
+    p.add_argument('--min-seconds', type=int, default=d['min_seconds'], help='shortest video, seconds')
+    p.add_argument('--max-seconds', type=int, default=d['max_seconds'], help='longest video, seconds')
+    p.add_argument('--fps', type=int, default=d['fps'], help='frame rate')
+    p.add_argument('--size', type=int, default=d['size'], help='frame height and width (multiple of 8)')
+    p.set_defaults(func=_run_tad, seed=d['seed'])
+
+
 #: Subcommand registrars, one per dataset kind (add ``_add_ava``, ``_add_tad``, ... here).
-SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_recognition, _add_ava]
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_recognition, _add_ava, _add_tad]
 
 
 def build_parser() -> argparse.ArgumentParser:
