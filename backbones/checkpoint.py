@@ -29,6 +29,7 @@ Three layers, each usable on its own:
    ``init_cfg=dict(type='Pretrained', checkpoint=...)``), with one :class:`LoadReport`.
 """
 import argparse
+import errno
 import json
 import pickle
 import re
@@ -41,8 +42,9 @@ import torch
 from .layers.pos_embed import resample_pos_table
 
 __all__ = [
-    'FORMATS', 'TARGETS', 'LoadReport', 'UnsafeCheckpointError', 'load_checkpoint_file', 'unwrap_checkpoint',
-    'detect_format', 'convert_state_dict', 'remap_head', 'load_label_map', 'resample_pos_embed'
+    'FORMATS', 'TARGETS', 'LoadReport', 'UnsafeCheckpointError', 'DamagedCheckpointError', 'load_checkpoint_file',
+    'unwrap_checkpoint', 'detect_format', 'convert_state_dict', 'remap_head', 'load_label_map', 'resample_pos_embed',
+    'HEAD_PREFIXES', 'PartialLoadError', 'check_load'
 ]
 
 
@@ -84,6 +86,10 @@ REASON_LEARNED_POS = 'learned position table, but the model uses the fixed sinus
 Tensor = torch.Tensor
 StateDict = Dict[str, Tensor]
 LabelMap = Union[str, Path, Sequence[int]]
+
+
+class DamagedCheckpointError(RuntimeError):
+    """A checkpoint file is cut short or is not a checkpoint (the message names the file and its size)."""
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -179,6 +185,109 @@ class LoadReport:
         return '\n'.join(lines)
 
 
+# ------------------------------------------------------------------------------------- load completeness
+# Classifier layers whose shape follows the class count (recognizers' VideoClsHead, AVADetector): fine-tuning
+# (``load_from`` in training) starts them afresh when the class count differs.
+HEAD_PREFIXES = ('cls_head.fc_cls.', 'fc_cls.')
+PARTIAL_LOAD_HINT = ('load it anyway with --allow-partial-load (tools/test.py, the demos) or allow_partial_load=True '
+                     'in the config')
+
+
+class PartialLoadError(RuntimeError):
+    """A load would leave model weights unloaded or of the wrong shape where every weight must load
+    (evaluation, demos, resume)."""
+
+
+def _shape_lines(keys: Sequence[str], ckpt_shapes: Mapping, model_shapes: Mapping, limit: int = 3) -> str:
+    lines = [f'{k} checkpoint {list(ckpt_shapes[k])} vs model {list(model_shapes[k])}' for k in keys[:limit]]
+    return '; '.join(lines) + (f' (+{len(keys) - limit} more: {_group_keys(keys[limit:])})' if len(keys) > limit
+                               else '')
+
+
+def partial_load_message(source: str, model_name: str, missing: Sequence[str], mismatched: Sequence[str],
+                         ckpt_shapes: Mapping, model_shapes: Mapping, what: str = 'every weight must load',
+                         surplus: Sequence[str] = ()) -> str:
+    """One error naming the unloaded keys (grouped, e.g. ``backbone.blocks.* (24)``) and the way out."""
+    problems = []
+    if missing:
+        problems.append(f'not in the checkpoint ({len(missing)}): {_group_keys(missing)}')
+    if mismatched:
+        problems.append(f'wrong shape ({len(mismatched)}): {_shape_lines(mismatched, ckpt_shapes, model_shapes)}')
+    if surplus:
+        problems.append(f'not in the model ({len(surplus)}): {_group_keys(surplus)}')
+    return (f'{source} does not fit {model_name} ({what}): ' + ' | '.join(problems)
+            + f'. Use a checkpoint of this config or architecture, or {PARTIAL_LOAD_HINT}.')
+
+
+def check_load(model_state: Mapping[str, Tensor], state_dict: Mapping[str, Tensor], *,
+               strict: Union[bool, str] = True, encoder_prefix: str = 'backbone.', source: str = 'the checkpoint',
+               model_name: str = 'the model') -> Tuple[List[str], List[str]]:
+    """Decide whether loading ``state_dict`` into a model whose state dict is ``model_state`` is acceptable.
+
+    The one place that decides load strictness (:func:`tasks.engine.runner.load_model_checkpoint` uses it for
+    Runner checkpoints; :func:`backbones.pretrained.load_pretrained_checkpoint` applies the same rules to
+    converted files).
+
+    Args:
+        model_state (dict): The model's ``state_dict()`` (only shapes are read).
+        state_dict (dict): What would be loaded (keys already revised to the model's names).
+        strict (bool | str): ``True`` (evaluation, demos, resume): every model weight must be loaded with its
+            shape. ``'finetune'`` (``load_from`` in training): the encoder (``patch_embed.*``, ``blocks.*``
+            under ``encoder_prefix``) must fit; a classifier head (:data:`HEAD_PREFIXES`) of another shape is
+            dropped and starts from its initialisation, as do other weights the checkpoint lacks; all of it is
+            said in the returned notes. ``False``: anything goes, all of it in the notes.
+        encoder_prefix (str): Where the encoder's keys are in the model (``'backbone.'``, ``'encoder.'``, ``''``).
+        source (str): Names the checkpoint in messages.
+        model_name (str): Names the model in messages.
+
+    Returns:
+        tuple[list[str], list[str]]: Keys of ``state_dict`` not to load (wrong shape), and lines for the log.
+
+    Raises:
+        PartialLoadError: The load is not acceptable under ``strict``; names the keys, grouped.
+    """
+    if strict not in (True, False, 'finetune'):
+        raise ValueError(f"strict must be True, False or 'finetune', got {strict!r}")
+    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
+    model_shapes = {k: tuple(v.shape) for k, v in model_state.items()}
+    missing = [k for k in model_shapes if k not in shapes and not k.endswith('num_batches_tracked')]
+    mismatched = [k for k in shapes if k in model_shapes and shapes[k] != model_shapes[k]]
+    unexpected = [k for k in shapes if k not in model_shapes]
+    if strict is True and (missing or mismatched):
+        raise PartialLoadError(partial_load_message(source, model_name, missing, mismatched, shapes, model_shapes))
+
+    def is_encoder(k):
+        return k.startswith(encoder_prefix) and k[len(encoder_prefix):].startswith(_STRICT_ENCODER_PREFIXES)
+
+    def is_head(k):
+        return k.startswith(HEAD_PREFIXES)
+
+    if strict == 'finetune':
+        enc_missing = [k for k in missing if is_encoder(k)]
+        enc_mismatched = [k for k in mismatched if is_encoder(k)]
+        enc_surplus = [k for k in unexpected if is_encoder(k)]
+        if enc_missing or enc_mismatched or enc_surplus:
+            raise PartialLoadError(partial_load_message(
+                source, model_name, enc_missing, enc_mismatched, shapes, model_shapes, surplus=enc_surplus,
+                what='the encoder must fit for fine-tuning'))
+    notes = []
+    head = [k for k in mismatched if is_head(k)]
+    if head:  # the whole layer goes: a bias of the right length without its weight means nothing
+        prefixes = {p for p in HEAD_PREFIXES if any(k.startswith(p) for k in head)}
+        head = [k for k in shapes if k in model_shapes and k.startswith(tuple(prefixes))]
+        notes.append(f'classifier head not loaded, it starts from its initialisation (fine-tuning on another class '
+                     f'count): {_shape_lines(head, shapes, model_shapes)}')
+    other = [k for k in mismatched if k not in head]
+    if other:
+        notes.append(f'not loaded, wrong shape ({len(other)}): {_shape_lines(other, shapes, model_shapes)}')
+    if missing:
+        notes.append(f'not in the checkpoint, keep their initialisation ({len(missing)}): {_group_keys(missing)}')
+    if unexpected:
+        notes.append(f'in the checkpoint but not in the model, ignored ({len(unexpected)}): '
+                     f'{_group_keys(unexpected)}')
+    return head + other, notes
+
+
 # ---------------------------------------------------------------------------------------------- loading
 def _refused_globals(message: str) -> List[str]:
     return re.findall(r'GLOBAL ([\w.]+)', message)
@@ -220,13 +329,26 @@ def load_checkpoint_file(path: Union[str, Path]) -> dict:
     suffix = path.suffix.lower()
     if suffix == '.safetensors':
         from safetensors.torch import load_file
-        return load_file(str(path), device='cpu')
+        try:
+            return load_file(str(path), device='cpu')
+        except Exception as e:  # safetensors' SafetensorError does not name the file
+            raise DamagedCheckpointError(f'cannot read {path} ({path.stat().st_size} bytes): truncated or not a '
+                                         f'safetensors file ({type(e).__name__}: {e})') from e
     if suffix not in _TORCH_SUFFIXES:
         raise ValueError(f'cannot read {path}: unknown suffix {suffix!r}; expected .safetensors or '
                          f'one of {_TORCH_SUFFIXES}')
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location='cpu', weights_only=True)
+    except (RuntimeError, EOFError, OSError) as e:  # torch's messages do not name the file
+        text = ' '.join(str(e).split())
+        damaged = (isinstance(e, EOFError) or (isinstance(e, OSError) and e.errno == errno.EINVAL)
+                   or any(k in text for k in ('PytorchStreamReader', 'zip archive', 'Ran out of input', 'EOF')))
+        if not damaged:
+            raise
+        raise DamagedCheckpointError(f'cannot read {path} ({path.stat().st_size} bytes): the file is truncated or '
+                                     f'not a torch checkpoint (torch: {text.split(". ")[0][:120]}); copy or save '
+                                     'it again') from e
     except pickle.UnpicklingError as e:
         refused = _refused_globals(str(e))
         try:  # every unsafe global in the file, found without unpickling it (torch >= 2.5)
@@ -237,9 +359,11 @@ def load_checkpoint_file(path: Union[str, Path]) -> dict:
             pass
         raise UnsafeCheckpointError(
             f'refused to load {path}: it pickles {", ".join(refused) or "an object"} which safe '
-            f'loading (weights_only=True, extra global: argparse.Namespace) does not allow. If you trust the '
-            f'file, re-save only its weights once, e.g. torch.save({{"model": torch.load(SRC, '
-            f'weights_only=False)["model"]}}, DST).\ntorch said: {e}') from e
+            f'loading (weights_only=True, extra global: argparse.Namespace) does not allow; unpickling those '
+            f'would run code from the file, so VideoFM never does. Get the weights from a trusted copy instead: '
+            f'a .safetensors or weights-only file from the publisher, or re-save only the tensors of a copy you made '
+            f'yourself, in the environment that wrote it (torch.save(model.state_dict(), DST) there), then load '
+            f'DST.\ntorch said: {e}') from e
 
 
 def unwrap_checkpoint(checkpoint: Mapping,

@@ -15,8 +15,9 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .checkpoint import (REASON_FIXED_POS, REASON_LEARNED_POS, REASON_SHAPE, TARGETS, LabelMap, LoadReport,
-                         StateDict, Tensor, convert_state_dict, load_checkpoint_file, resample_pos_embed)
+from .checkpoint import (PARTIAL_LOAD_HINT, REASON_FIXED_POS, REASON_LEARNED_POS, REASON_SHAPE, TARGETS, LabelMap,
+                         LoadReport, PartialLoadError, StateDict, Tensor, convert_state_dict, load_checkpoint_file,
+                         partial_load_message, resample_pos_embed)
 from .checkpoint import _RECOGNIZER_HEAD, _STRICT_ENCODER_PREFIXES, _list_keys, _shape
 from .layers.pos_embed import sincos_table
 
@@ -79,7 +80,7 @@ def _fit_pos_embed(model: nn.Module, state_dict: StateDict, model_sd: StateDict,
             del state_dict[key]
             return
         if strict:
-            raise RuntimeError(f'{report.source} has a learned {key} {_shape(table)} but the model '
+            raise PartialLoadError(f'{report.source} has a learned {key} {_shape(table)} but the model '
                                f"uses the fixed sinusoid: build VideoViT with pos_embed='learnable' (or pass "
                                f'strict_encoder=False to drop it)')
         report.drop(REASON_LEARNED_POS, [key])
@@ -144,10 +145,10 @@ def _fit_to_model(model: nn.Module, state_dict: StateDict, report: LoadReport, s
             problems.append(f'missing in the checkpoint: {_list_keys(enc_missing, 5)}')
         if enc_surplus:
             problems.append(f'not in the model: {_list_keys(enc_surplus, 5)}')
-        raise RuntimeError(f'{report.source} does not fit the encoder of {type(model).__name__}: '
+        raise PartialLoadError(f'{report.source} does not fit the encoder of {type(model).__name__}: '
                            + ' | '.join(problems)
                            + f'. Checkpoint ({report.format}): {report.encoder or "?"}. Build the model '
-                           'with the same architecture, or pass strict_encoder=False.')
+                           f'with the same architecture, or pass strict_encoder=False ({PARTIAL_LOAD_HINT}).')
     for key in mismatched:
         if key.startswith(_RECOGNIZER_HEAD) and key.endswith('weight'):
             report.notes.append(f'classifier head not loaded: checkpoint has {state_dict[key].shape[0]} '
@@ -163,7 +164,7 @@ def _fit_to_model(model: nn.Module, state_dict: StateDict, report: LoadReport, s
 
 
 def load_pretrained(model: nn.Module, path: Union[str, Path], *, target: str = 'backbone',
-                    strict_encoder: bool = True, prefix: Optional[str] = None,
+                    strict_encoder: bool = True, require_all: bool = False, prefix: Optional[str] = None,
                     label_map: Optional[LabelMap] = None, pos_grid: Optional[Sequence[int]] = None,
                     logger=None) -> LoadReport:
     """Load a checkpoint of any known format (see :data:`FORMATS`) into a model.
@@ -180,6 +181,9 @@ def load_pretrained(model: nn.Module, path: Union[str, Path], *, target: str = '
         strict_encoder (bool): Raise if an encoder key (``patch_embed.*``, ``blocks.*``, a learned
             ``pos_embed``) is missing, surplus or of the wrong shape. With False such keys are dropped and
             reported.
+        require_all (bool): Raise :class:`~backbones.checkpoint.PartialLoadError` naming the keys when any
+            model weight would stay unloaded or of the wrong shape (a head of another class count, a final norm
+            the checkpoint lacks): loads for evaluation and demos. Nothing is loaded then.
         prefix (str, optional): Keep only the checkpoint keys under this prefix (e.g. ``'backbone.'``).
         label_map (str | Path | Sequence[int], optional): Remap a Kinetics-710 head (``target='recognizer'``).
         pos_grid (Sequence[int], optional): (T, H, W) token grid of a saved ``pos_embed``; by default taken
@@ -194,12 +198,12 @@ def load_pretrained(model: nn.Module, path: Union[str, Path], *, target: str = '
         RuntimeError: The encoder does not fit (names the file, the first keys and both shapes).
     """
     return load_pretrained_checkpoint(model, load_checkpoint_file(path), source=str(path), target=target,
-                                      strict_encoder=strict_encoder, prefix=prefix, label_map=label_map,
-                                      pos_grid=pos_grid, logger=logger)
+                                      strict_encoder=strict_encoder, require_all=require_all, prefix=prefix,
+                                      label_map=label_map, pos_grid=pos_grid, logger=logger)
 
 
 def load_pretrained_checkpoint(model: nn.Module, checkpoint: Mapping, *, source: str, target: str = 'backbone',
-                               strict_encoder: bool = True, prefix: Optional[str] = None,
+                               strict_encoder: bool = True, require_all: bool = False, prefix: Optional[str] = None,
                                label_map: Optional[LabelMap] = None, pos_grid: Optional[Sequence[int]] = None,
                                logger=None) -> LoadReport:
     """:func:`load_pretrained` for a checkpoint already read with :func:`load_checkpoint_file`; ``source``
@@ -208,7 +212,18 @@ def load_pretrained_checkpoint(model: nn.Module, checkpoint: Mapping, *, source:
     path = source
     state_dict, report = convert_state_dict(checkpoint, target, prefix=prefix, label_map=label_map,
                                             source=str(path))
+    converted = state_dict
     state_dict = _fit_to_model(model, state_dict, report, strict_encoder, pos_grid, checkpoint)
+    if require_all:
+        model_sd = model.state_dict()
+        mismatched = [k for k in report.dropped.get(REASON_SHAPE, []) if k in model_sd]
+        missing = [k for k in model_sd
+                   if k not in state_dict and k not in mismatched and not k.endswith('num_batches_tracked')]
+        if missing or mismatched:
+            print_log(str(report), logger=logger if logger is not None else 'current', level=logging.WARNING)
+            raise PartialLoadError(partial_load_message(
+                path, type(model).__name__, missing, mismatched, {k: v.shape for k, v in converted.items()},
+                {k: v.shape for k, v in model_sd.items()}))
     result = model.load_state_dict(state_dict, strict=False)
     report.missing = list(result.missing_keys)
     report.unexpected = list(result.unexpected_keys)

@@ -60,6 +60,12 @@ def load_config(args, data_sections=('train_dataloader', 'val_dataloader', 'test
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.launcher = args.launcher
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if isinstance(loader, dict) and loader.get('persistent_workers') and not loader.get('num_workers'):
+            loader['persistent_workers'] = False  # torch raises a ValueError that names no key
+            print(f'{name}.persistent_workers: set to False because {name}.num_workers is '
+                  f'{loader.get("num_workers", 0)} (persistent workers need num_workers > 0)', file=sys.stderr)
     if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
         cfg.env_cfg.dist_cfg.backend = 'gloo'  # NCCL needs GPUs
     if cfg.get('default_scope') == 'videofm':
@@ -104,3 +110,37 @@ def build_runner(cfg):
     from backbones.registry import RUNNERS
     _init_cpu_distributed(cfg)
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def user_errors() -> tuple:
+    """The project's own error types whose message says everything: the launchers print it without a traceback."""
+    from backbones import checkpoint
+    from tasks.datasets import AnnotationError, DamagedVideoError, UnreadableVideoError
+    from tasks.engine.config_check import ConfigError
+    found = [AnnotationError, UnreadableVideoError, DamagedVideoError, ConfigError, FileNotFoundError]
+    for name in ('UnsafeCheckpointError', 'DamagedCheckpointError', 'PartialLoadError'):
+        if hasattr(checkpoint, name):
+            found.append(getattr(checkpoint, name))
+    return tuple(found)
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err``; for an error re-raised from a DataLoader worker, its last line (the original
+    error) without the worker's traceback."""
+    text = str(err)
+    if 'Original Traceback' in text:
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(': ', 1)[1] if ': ' in last and last.split(': ', 1)[0].count('.') else last
+    return text
+
+
+def run_main(main, argv=None):
+    """Call ``main(argv)``; a user error (bad annotation, unreadable video, config or checkpoint problem) is printed
+    as ``error: <message>`` on stderr, without a traceback, and the process exits with status 2."""
+    try:
+        return main(argv)
+    except Exception as err:  # noqa: BLE001 - filtered on the next line, everything else is re-raised
+        if not isinstance(err, user_errors()):
+            raise
+        print(f'error: {one_line(err)}', file=sys.stderr)
+        sys.exit(2)

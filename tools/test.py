@@ -5,7 +5,7 @@
 import argparse
 import os.path as osp
 
-from _bootstrap import add_common_args, load_config, run  # repo on sys.path, stack fixes applied
+from _bootstrap import add_common_args, load_config, run, run_main  # repo on sys.path, stack fixes applied
 from mmengine.config import Config
 
 
@@ -19,6 +19,9 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='write visualised predictions under WORK_DIR/TIMESTAMP/SHOW_DIR')
     parser.add_argument('--interval', type=int, default=1, help='visualise every N-th sample')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds each shown image stays up')
+    parser.add_argument('--allow-partial-load', action='store_true',
+                        help='evaluate even when the checkpoint leaves model weights unloaded or of the wrong '
+                             'shape (logged); without it that is an error naming the keys')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -28,6 +31,8 @@ def merge_args(cfg: Config, args) -> Config:
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    if args.allow_partial_load:
+        cfg.allow_partial_load = True
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--dump must name a .pkl or .pickle file, got {args.dump}')
@@ -50,4 +55,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -5,7 +5,7 @@
 """
 import argparse
 
-from _bootstrap import add_common_args, load_config, run  # repo on sys.path, stack fixes applied
+from _bootstrap import add_common_args, load_config, run, run_main  # repo on sys.path, stack fixes applied
 import torch
 from mmengine.config import Config
 
@@ -78,4 +78,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_main(main)

@@ -2,7 +2,8 @@
 # to mmaction2 and MMEngine, so all their components resolve without a prefix.
 default_scope = 'videofm'
 custom_imports = dict(imports=['backbones', 'tasks'], allow_failed_imports=False)
-runner_type = 'VideoFMRunner'  # MMEngine's Runner + atomic checkpoint files + .safetensors load_from
+# Scope-qualified: mmaction2's tools build the runner from mmaction's registry before any default scope is set.
+runner_type = 'videofm.VideoFMRunner'  # MMEngine's Runner + atomic checkpoint files + checked loading
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
@@ -31,5 +32,8 @@ log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
-load_from = None
+load_from = None  # fine-tuning: the encoder must fit; a classifier head of another class count is dropped (logged)
+# tools/test.py, --resume and the demos need every model weight from the checkpoint; True allows a deliberate
+# partial load (tools/test.py --allow-partial-load), every unloaded key in the log.
+allow_partial_load = False
 resume = False

@@ -8,11 +8,14 @@
 * :mod:`.video_list`: ``VideoListDataset``, ``RepeatAugVideoListDataset``, ``RobustDataset`` (any dataset).
 * :mod:`.rawframes`: folders of extracted frames: ``CheckedRawFrameDecode``, ``RawframeListDataset``,
   ``RepeatAugRawframeListDataset``.
+* :mod:`.decoding`: ``CheckedDecordInit`` (container check, local files opened by path: decord segfaults on
+  truncated AVIs opened from memory), put in place of ``DecordInit`` by every dataset here.
 * :mod:`.transforms`: pipeline transforms shared by the tasks (``GenerateMask``).
 
 Toy datasets that generate their own data live in :mod:`tasks.toy_data`.
 """
 from .annotations import AnnotationError
+from .decoding import CheckedDecordInit, DamagedVideoError, check_container
 from .policy import RobustDatasetMixin, UnreadableVideoError, describe_error, find_skip_logs
 from .rawframes import CheckedRawFrameDecode, RawframeListDataset, RepeatAugRawframeListDataset
 from .skip_log import SkipLog
@@ -22,5 +25,5 @@ from .video_list import RepeatAugVideoListDataset, RobustDataset, VideoListDatas
 __all__ = [
     'AnnotationError', 'UnreadableVideoError', 'describe_error', 'find_skip_logs', 'RobustDatasetMixin', 'SkipLog',
     'VideoListDataset', 'RepeatAugVideoListDataset', 'RobustDataset', 'CheckedRawFrameDecode', 'RawframeListDataset',
-    'RepeatAugRawframeListDataset', 'GenerateMask'
+    'RepeatAugRawframeListDataset', 'GenerateMask', 'CheckedDecordInit', 'DamagedVideoError', 'check_container'
 ]

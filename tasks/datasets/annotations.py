@@ -63,11 +63,20 @@ def read_rows(ann_file: str) -> List[Tuple[int, str]]:
 
     Raises:
         FileNotFoundError: No such file.
+        AnnotationError: The file is not UTF-8 text (names the line and column).
     """
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'annotation file {ann_file} does not exist')
-    with open(ann_file, 'r', encoding='utf-8') as f:
-        return [(i, line) for i, line in enumerate(f.read().splitlines(), 1) if line.strip()]
+    with open(ann_file, 'rb') as f:
+        data = f.read()
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as err:
+        line = data.count(b'\n', 0, err.start) + 1
+        column = err.start - (data.rfind(b'\n', 0, err.start) + 1) + 1
+        raise AnnotationError(f'{ann_file} line {line}: not UTF-8 text (byte 0x{data[err.start]:02x} at column '
+                              f'{column}); save the list as UTF-8') from None
+    return [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def parse_video_list(ann_file: str, data_prefix: Optional[str] = None, delimiter: str = ' ',
@@ -256,6 +265,8 @@ def apply_annotation_policy(problems: List[Problem], total: int, ann_file: str, 
         on_error (str, optional): ``'skip'`` drops the bad rows (unless all are bad); anything else raises.
         hint (str): What the error message tells the user to do.
     """
+    if total == 0:
+        raise AnnotationError(f'{ann_file}: no rows (the file is empty or blank); a dataset needs at least one')
     if not problems:
         return
     if on_error != 'skip' or len(problems) == total:

@@ -55,6 +55,10 @@ clip_len 8 x interval 2)                      ``out_of_bound_opt='repeat_last'``
                                               and ``DenseSampleFrames`` repeat frames too
 OpenCV's ``Megamind_bugy.avi``                no error: decord and OpenCV both decode all 270 frames
                                               (720x528), so it is loaded like any other video
+AVI cut anywhere from 2% to 99% of its bytes  mmaction2's ``DecordInit`` (``io.BytesIO``): **segfault**, the
+(opencv-doc vtest / tree / Megamind.avi), a   process dies without a name; ``CheckedDecordInit`` (what the
+fast-start mp4 cut at 2%                      datasets use): ``DamagedVideoError: truncated AVI ...`` from a
+                                              header check, then opens by path (:mod:`.decoding`)
 ============================================  ==============================================================
 
 mmaction2's ``VideoDataset.load_data_list`` itself fails on a 3-field row with ``ValueError: too many
@@ -71,6 +75,7 @@ from mmengine.logging import print_log
 
 from .annotations import (AnnotationError, apply_annotation_policy, parse_rawframe_list, parse_video_list,
                           validate_data_list)
+from .decoding import use_checked_decord
 from .skip_log import SkipLog
 
 __all__ = [
@@ -116,6 +121,8 @@ def describe_error(err: BaseException, filename: Optional[str] = None, max_len: 
     """
     text = _DECORD_PREFIX.sub('', str(err)).split('Stack trace')[0]
     text = ' '.join(text.split())
+    if filename is not None and text.startswith(f'{filename}: '):  # named once, by the caller
+        text = text[len(filename) + 2:]
     if filename is not None and osp.isfile(filename) and osp.getsize(filename) == 0:
         text = f'empty file (0 bytes); {text}'
     elif re.match(r'Error reading \d+ bytes', text):
@@ -192,6 +199,7 @@ class RobustDatasetMixin:
         self.on_error = on_error
         self.check_files = check_files
         super().__init__(*args, **kwargs)
+        use_checked_decord(self.pipeline.transforms)  # decord segfaults on cut AVIs opened from memory
 
     @property
     def skip_log(self) -> SkipLog:

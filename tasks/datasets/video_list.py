@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from backbones.registry import DATASETS
 
 from .annotations import apply_annotation_policy, validate_data_list
+from .decoding import use_checked_decord
 from .policy import LoadErrorPolicy, RobustDatasetMixin, UnreadableVideoError, sample_name
 from .skip_log import SkipLog
 
@@ -74,6 +75,8 @@ class RobustDataset(Dataset):
         self._policy = LoadErrorPolicy(on_error, max_consecutive_errors)
         self.on_error, self.max_refetch = on_error, max_refetch
         self.test_mode = bool(getattr(self.dataset, 'test_mode', False))
+        if hasattr(getattr(self.dataset, 'pipeline', None), 'transforms'):
+            use_checked_decord(self.dataset.pipeline.transforms)
         if hasattr(self.dataset, 'full_init'):
             self.dataset.full_init()
         get_info = getattr(self.dataset, 'get_data_info', lambda i: {})

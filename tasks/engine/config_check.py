@@ -9,8 +9,9 @@ once and raises :class:`ConfigError` listing every problem with its key path, e.
     configs/_base_/datasets/; override with --cfg-options)
 """
 import difflib
+import inspect
 import os.path as osp
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 from backbones import registry
 
@@ -47,6 +48,67 @@ def _known_names() -> set:
     return names
 
 
+# keys of a dataloader dict that MMEngine's Runner.build_dataloader takes itself; the rest go to DataLoader
+_RUNNER_LOADER_KEYS = {'dataset', 'sampler', 'batch_sampler', 'collate_fn', 'worker_init_fn', 'num_batch_per_epoch',
+                       'disable_subprocess_warning'}
+# sections whose components are built from their dict as it is (other sections are rewritten by the Runner)
+_KEY_CHECKED = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def _init_keys(cls: Any) -> Optional[set]:
+    """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO; None when any are accepted."""
+    keys: set = set()
+    for klass in (cls.__mro__ if inspect.isclass(cls) else [cls]):
+        init = vars(klass).get('__init__') if inspect.isclass(cls) else klass
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        keys |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return keys - {'self'}
+    return None
+
+
+def _registered(name: str) -> List[Any]:
+    found = []
+    for reg in registry.ALL.values():
+        node = reg
+        while node is not None:
+            if name in node.module_dict and node.module_dict[name] not in found:
+                found.append(node.module_dict[name])
+            node = node.parent
+    return found
+
+
+def _unknown_keys(path: str, node: dict) -> List[str]:
+    """``key: unknown ...`` problems for the keys of one config dict that its component does not accept."""
+    if path in _KEY_CHECKED[1:]:
+        from torch.utils.data import DataLoader
+        accepted, what = (_init_keys(DataLoader) or set()) | _RUNNER_LOADER_KEYS, 'DataLoader'
+    elif isinstance(node.get('type'), str) and '.' not in node['type']:
+        accepted, what = set(), node['type']
+        for cls in _registered(node['type']):
+            keys = _init_keys(cls)
+            if keys is None:
+                return []
+            accepted |= keys
+        if not accepted:
+            return []
+        accepted |= {'type', '_scope_'}
+    else:
+        return []
+    problems = []
+    for key in node:
+        if isinstance(key, str) and key not in accepted:
+            close = difflib.get_close_matches(key, sorted(accepted), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ''
+            problems.append(f'{path}.{key}: unknown key: {what} takes no argument {key!r}{hint}')
+    return problems
+
+
 def check_config(cfg, check_paths: bool = True,
                  data_sections: Tuple[str, ...] = ('train_dataloader', 'val_dataloader', 'test_dataloader')) -> None:
     """Raise :class:`ConfigError` naming the key of every unknown ``type`` and every missing annotation file.
@@ -66,6 +128,8 @@ def check_config(cfg, check_paths: bool = True,
             close = difflib.get_close_matches(kind, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ''
             problems.append(f'{path}.type: unknown type {kind!r}{hint}')
+        elif any(path == k or path.startswith((k + '.', k + '[')) for k in _KEY_CHECKED):
+            problems.extend(_unknown_keys(path, node))
         if check_paths and 'toy' not in node and path.endswith('dataset') and path.startswith(data_sections):
             for key in _PATH_KEYS:
                 value = node.get(key)

@@ -19,14 +19,41 @@ __all__ = ['EpochSeedHook', 'CurvesHook', 'SkippedSamplesHook', 'format_skipped'
 
 @HOOKS.register_module()
 class EpochSeedHook(Hook):
-    """Reseed ``random``, numpy and torch at the start of every training epoch from (seed, epoch[, rank]).
+    """Reseed ``random``, numpy and torch at the start of every training epoch from (seed, epoch[, rank]), and
+    the data pipeline before every training sample from (seed, epoch, sample index).
 
     MMEngine seeds once per run and does not save RNG states, so a run resumed after a crash would draw
     different dropout / drop-path masks and augmentations than the uninterrupted run. Reseeding per epoch
     makes ``--resume`` reproduce the uninterrupted run exactly (with ``--deterministic``), whatever the
     crashed process consumed in between. Ranks get different seeds only with ``randomness.diff_rank_seed``.
+
+    DataLoader workers, persistent ones included, keep their own random state; so before the first epoch the
+    training loader is seeded per sample (:func:`tasks.engine.seeding.seed_loader_per_sample`): the epoch goes
+    to the workers with each index and every sample is augmented from (seed, epoch, index), whichever worker
+    (or the main process) loads it. A run then ends with the same weights whether it was resumed or not, and
+    with 0 or N workers.
     """
     priority = 'VERY_HIGH'
+
+    def __init__(self, per_sample: bool = True):
+        self.per_sample = per_sample
+        self._sampler = None
+
+    def before_train(self, runner) -> None:
+        if not self.per_sample:
+            return
+        from mmengine.runner import EpochBasedTrainLoop
+
+        from tasks.engine.seeding import seed_loader_per_sample
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            runner.logger.warning('EpochSeedHook: per-sample data seeding needs an epoch-based loop; with '
+                                  f'{type(runner.train_loop).__name__}, --resume is exact only with num_workers=0')
+            return
+        try:
+            self._sampler = seed_loader_per_sample(runner.train_loop.dataloader, int(runner.seed))
+        except ValueError as e:
+            runner.logger.warning(f'EpochSeedHook: no per-sample data seeding ({e}); --resume is exact only with '
+                                  'num_workers=0')
 
     def before_train_epoch(self, runner) -> None:
         from mmengine.dist import get_rank
@@ -35,6 +62,8 @@ class EpochSeedHook(Hook):
         rank = get_rank() if cfg.get('diff_rank_seed') else 0
         seed = (int(runner.seed) + 1_000_003 * runner.epoch + 7_919 * rank) % 2**32
         set_random_seed(seed, deterministic=cfg.get('deterministic', False))
+        if self._sampler is not None:
+            self._sampler.set_epoch(runner.epoch)
 
 
 @HOOKS.register_module()
@@ -42,7 +71,8 @@ class CurvesHook(Hook):
     """Save the training curves as ``curves.png`` in the run's log dir after every epoch and at the end.
 
     Reads ``vis_data/scalars.json`` written by MMEngine's LocalVisBackend; plots each training loss against
-    the iteration and each validation metric against the epoch. Only the main process draws.
+    the iteration and each validation metric against the epoch. After ``--resume`` the earlier runs' files in the
+    work dir are read too, so the picture covers the whole training. Only the main process draws.
 
     Args:
         keys (tuple): Substrings of the scalar names to plot (default: losses, accuracies and mAP).
@@ -51,27 +81,18 @@ class CurvesHook(Hook):
 
     def __init__(self, keys=('loss', 'acc', 'mAP', 'top1')):
         self.keys = tuple(keys)
+        self._resumed = False
+
+    def before_train(self, runner) -> None:
+        self._resumed = runner.iter > 0  # the checkpoint is loaded before this hook runs
 
     def _draw(self, runner) -> None:
-        import json
-
         from mmengine.dist import is_main_process
         if not is_main_process():
             return
-        path = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
-        if not osp.isfile(path):
+        if not osp.isfile(osp.join(runner.log_dir, 'vis_data', 'scalars.json')):
             return
-        train, val = {}, {}
-        with open(path) as f:
-            for line in f:
-                row = json.loads(line)
-                for key, value in row.items():
-                    if key in ('step', 'epoch', 'iter') or not isinstance(value, (int, float)):
-                        continue
-                    if not any(k in key for k in self.keys):
-                        continue
-                    series = val if 'lr' not in row and 'iter' not in row else train
-                    series.setdefault(key, []).append((row.get('step', 0), value))
+        train, val = self.collect(runner.log_dir, earlier=self._resumed)
         panels = [(name, 'iteration', pts) for name, pts in sorted(train.items())]
         panels += [(name, 'epoch', pts) for name, pts in sorted(val.items())]
         if not panels:
@@ -92,6 +113,49 @@ class CurvesHook(Hook):
         fig.tight_layout()
         fig.savefig(osp.join(runner.log_dir, 'curves.png'), dpi=80)
         plt.close(fig)
+
+    def collect(self, log_dir: str, earlier: bool = True):
+        """``(train, val)`` series ``{name: [(step, value), ...]}`` of this run and (``earlier``: a resumed run)
+        the earlier runs in the same work dir that it continues."""
+        path = osp.join(log_dir, 'vis_data', 'scalars.json')
+        train, val = {}, {}
+        for run_path in (self._earlier_runs(log_dir) if earlier else []) + [path]:
+            run_train, run_val = self._read(run_path)
+            if run_path != path and not run_train:
+                continue  # a test run in the same work dir
+            for merged, new in ((train, run_train), (val, run_val)):
+                for key, pts in new.items():  # a resumed run replaces what the earlier one logged after its start
+                    first = min(p[0] for p in pts)
+                    merged[key] = [p for p in merged.get(key, []) if p[0] < first] + pts
+        return train, val
+
+    @staticmethod
+    def _earlier_runs(log_dir: str) -> list:
+        """``scalars.json`` of the earlier runs in the same work dir (timestamp folders sort in time order): a
+        resumed run's picture covers the whole training, not only the epochs since the resume."""
+        import glob
+        work_dir, name = osp.split(osp.normpath(log_dir))
+        return [p for p in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+                if osp.basename(osp.dirname(osp.dirname(p))) < name]
+
+    def _read(self, path: str):
+        """``(train, val)``: ``{name: [(step, value), ...]}`` of one ``scalars.json``."""
+        import json
+        train, val = {}, {}
+        with open(path) as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:  # a line cut by a kill
+                    continue
+                for key, value in row.items():
+                    if key in ('step', 'epoch', 'iter') or not isinstance(value, (int, float)):
+                        continue
+                    if not any(k in key for k in self.keys):
+                        continue
+                    series = val if 'lr' not in row and 'iter' not in row else train
+                    series.setdefault(key, []).append((row.get('step', 0), value))
+        return train, val
 
     def after_train_epoch(self, runner) -> None:
         self._draw(runner)

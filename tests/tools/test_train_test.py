@@ -223,6 +223,35 @@ def test_sigkill_and_resume_ends_with_the_same_weights(tmp_path, toy_root):
     assert not different, different[:5]
 
 
+def test_sigkill_and_resume_is_exact_with_the_shipped_loader_settings(tmp_path, toy_root):
+    """As above with the configs' data loader settings (num_workers=1, persistent_workers=True): the random
+    augmentation in the worker (SampleFrames' offsets) is a function of (seed, epoch, sample), so an
+    uninterrupted run, a killed + --resume'd one and one with num_workers=0 end with the same weights."""
+    cfg = tiny_config(tmp_path, toy_root, max_epochs=3)
+    (tmp_path / 'workers.py').write_text(
+        f"_base_ = [{str(cfg)!r}]\nmodel = dict(backbone=dict(drop_path_rate=0.3))\n"
+        "train_dataloader = dict(num_workers=1, persistent_workers=True)\n")
+    cfg = tmp_path / 'workers.py'
+    train = [ROOT / 'tools/train.py', cfg, '--deterministic', '--seed', '3', '--no-validate']
+    out = run([*train, '--work-dir', tmp_path / 'straight'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'num_workers=1' in out.stdout + out.stderr and 'persistent_workers=True' in out.stdout + out.stderr
+    killed_at = _kill_after_first_checkpoint([*train, '--work-dir', tmp_path / 'crashed'], tmp_path / 'crashed',
+                                             tmp_path)
+    assert killed_at < 3
+    out = run([*train, '--work-dir', tmp_path / 'crashed', '--resume'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = run([*train, '--work-dir', tmp_path / 'no_workers', '--cfg-options', 'train_dataloader.num_workers=0',
+               'train_dataloader.persistent_workers=False'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    straight = _weights(tmp_path / 'straight/epoch_3.pth')
+    for other in ('crashed', 'no_workers'):
+        weights = _weights(tmp_path / other / 'epoch_3.pth')
+        different = {k: float((straight[k] - weights[k]).abs().max()) for k in straight
+                     if not straight[k].equal(weights[k])}
+        assert not different, (other, list(different.items())[:5])
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, toy_root):
     cfg = tiny_config(tmp_path, toy_root, max_epochs=1)
     work = tmp_path / 'work'

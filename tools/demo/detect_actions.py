@@ -80,6 +80,8 @@ def main(argv=None):
     p.add_argument('--timestamp-start', type=int, default=900)
     p.add_argument('--fps', type=int, default=30)
     p.add_argument('--device', default='cpu')
+    p.add_argument('--allow-partial-load', action='store_true',
+                   help='run even when the checkpoint leaves model weights unloaded or of the wrong shape')
     args = p.parse_args(argv)
 
     import torch
@@ -92,7 +94,7 @@ def main(argv=None):
     from tasks.engine.runner import load_model_checkpoint
     from backbones.registry import MODELS
     from tasks.ava.metric import read_label_map
-    from tasks.visualization.drawing import put_lines
+    from tasks.visualization.drawing import draw_labelled_boxes
 
     cfg = Config.fromfile(_bootstrap.resolve_config_alias(args.config))
     video_id = Path(args.video).stem
@@ -106,7 +108,7 @@ def main(argv=None):
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'videofm')), \
             tempfile.TemporaryDirectory() as tmp:
         model = MODELS.build(cfg.model)
-        load_model_checkpoint(model, args.checkpoint)
+        load_model_checkpoint(model, args.checkpoint, strict=not args.allow_partial_load)  # every weight, or an error
         model.to(args.device).eval()
         pipeline = Compose(cfg.test_pipeline)
         fdir = frames_dir(args.video, tmp)
@@ -131,14 +133,12 @@ def main(argv=None):
             ts = min(dets, key=lambda k: abs(k - t))
             if abs(ts - t) <= 0.5:
                 h, w = img.shape[:2]
-                img = np.ascontiguousarray(img)
+                boxes, labels = [], []
                 for box, sc in zip(*dets[ts]):
-                    x1, y1, x2, y2 = (box * [w, h, w, h]).round().astype(int)
-                    cv2.rectangle(img, (x1, y1), (x2, y2), (0, 255, 0), 1)
-                    lines = [f'{names.get(int(c), c)} {sc[c]:.2f}' for c in np.argsort(-sc)[:3] if sc[c] >= args.thr]
-                    if lines:
-                        crop = put_lines(img[y1:, x1:], lines, scale=max(0.25, h / 900))
-                        img[y1:, x1:] = crop
+                    boxes.append(tuple((box * [w, h, w, h]).round().astype(int)))
+                    labels.append([f'{names.get(int(c), c)} {sc[c]:.2f}' for c in np.argsort(-sc)[:3]
+                                   if sc[c] >= args.thr])
+                img, _ = draw_labelled_boxes(img, boxes, labels, scale=max(0.25, h / 900))  # labels never overlap
             bgr = np.ascontiguousarray(img[:, :, ::-1])
             if out.suffix == '.mp4':
                 if writer is None:
