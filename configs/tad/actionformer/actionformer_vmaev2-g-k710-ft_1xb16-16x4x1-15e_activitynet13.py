@@ -3,6 +3,7 @@
 # score x class score), Soft-NMS sigma 0.75 + voting 0.9, 100 segments; AdamW 1e-3, batch 16, 5 warmup + 10 cosine
 # epochs, grad clip 1.0, EMA 0.999. Metric: mAP at tIoU 0.5:0.05:0.95.
 _base_ = ['../../_base_/default_runtime.py', '../../_base_/models/actionformer.py',
+          '../../_base_/schedules/actionformer_adamw_cosine.py',
           '../../_base_/datasets/activitynet13.py']
 
 model = dict(
@@ -13,21 +14,9 @@ model = dict(
                            voting_thresh=0.9),
                   external_classifier=dict(path={{_base_.video_classifier}}, topk=2, mode='product')))
 
-warmup_epochs, max_epochs = 5, 15
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=max_epochs - 5, val_interval=5)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., custom_keys=dict(scales=dict(decay_mult=0.))),
-    clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=0., by_epoch=True, begin=warmup_epochs,
-         end=max_epochs, convert_to_iter_based=True),
-]
-custom_hooks = [dict(type='EMAHook', ema_type='ExponentialMovingAverage', momentum=0.001, priority='ABOVE_NORMAL')]
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+max_epochs = 15
+train_cfg = dict(max_epochs=max_epochs, val_begin=max_epochs - 5)
+auto_scale_lr = dict(base_batch_size=16)
 default_hooks = dict(checkpoint=dict(interval=5, save_best='tad/average_mAP', rule='greater'),
                      logger=dict(interval=50))
-auto_scale_lr = dict(enable=False, base_batch_size=16)
-randomness = dict(seed=0)
