@@ -79,3 +79,15 @@ def test_videomaev2_pretraining_config_under_mmaction_tools_then_fine_tuning(tmp
 
 def test_umt_pretraining_config_under_mmaction_tools(tmp_path):
     _train_then_test(tmp_path, UMT, PRETRAIN_OPTIONS, None)
+
+
+TAD = ROOT / 'configs/tad/toy/actionformer-tiny_scratch_1xb4-16x4x1-30e_toy-tad.py'
+# two epochs, one of warmup (the cosine must start before training ends), a checkpoint every epoch
+TAD_OPTIONS = shrink(('train_dataloader', 'val_dataloader', 'test_dataloader'), num_train=6, num_val=3,
+                     min_seconds=12, max_seconds=14) + [
+    'train_cfg.max_epochs=2', 'param_scheduler.0.end=1', 'param_scheduler.1.begin=1',
+    'default_hooks.checkpoint.interval=1']
+
+
+def test_tad_config_under_mmaction_tools(tmp_path):
+    _train_then_test(tmp_path, TAD, TAD_OPTIONS, 'tad/average_mAP')
