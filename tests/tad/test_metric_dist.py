@@ -34,6 +34,7 @@ def _worker(rank, world, port, gt_file, out_dir):
         res = metric.evaluate(3)
         with open(os.path.join(out_dir, f'{rank}.json'), 'w') as f:
             json.dump(res, f)
+        dist.barrier()  # no rank tears the group down while the other still talks to it (gloo aborts then)
     finally:
         dist.destroy_process_group()
 
