@@ -151,24 +151,15 @@ def plan(video_list: Optional[Path], video_root: Path) -> List[Tuple[str, str]]:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError, ValueError):
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def remove_stale_tmp(out: Path) -> List[Path]:
     """Delete ``*.tmp-<pid>`` files in ``out`` whose process is gone (left by a killed run)."""
+    from tasks.engine.runner import pid_alive
     removed = []
     for entry in sorted(out.iterdir()) if out.is_dir() else []:
         match = _TMP_RE.fullmatch(entry.name)
-        if match and entry.is_file() and not _pid_alive(int(match['pid'])):
+        pid = int(match['pid']) if match else None
+        # this process writes its temporary files later: one named after it is an earlier process's leftover
+        if match and entry.is_file() and (pid == os.getpid() or not pid_alive(pid)):
             entry.unlink()
             removed.append(entry)
     return removed

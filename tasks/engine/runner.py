@@ -16,7 +16,8 @@ from backbones.registry import RUNNERS
 
 from .optim_wrapper import with_non_finite_check
 
-__all__ = ['VideoFMRunner', 'is_runner_checkpoint', 'load_model_checkpoint', 'remove_stale_checkpoint_tmp']
+__all__ = ['VideoFMRunner', 'is_runner_checkpoint', 'load_model_checkpoint', 'pid_alive',
+           'remove_stale_checkpoint_tmp']
 
 
 @RUNNERS.register_module()
@@ -202,12 +203,14 @@ def is_runner_checkpoint(checkpoint) -> bool:
 _TMP_NAME = re.compile(r'^\..+\.tmp-(\d+)$')
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (this process included), for telling a killed run's
+    temporary files from a live one's. An id that cannot be a process id (read from a file name) is not alive."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
-    except PermissionError:  # exists, another user's
+    except OSError:  # PermissionError: it exists, owned by someone else
         return True
     return True
 
@@ -232,7 +235,7 @@ def remove_stale_checkpoint_tmp(folder: str, logger=None) -> list:
     removed = []
     for name in sorted(os.listdir(folder)):
         match = _TMP_NAME.match(name)
-        if match and not _pid_alive(int(match.group(1))):
+        if match and not pid_alive(int(match.group(1))):
             path = osp.join(folder, name)
             try:
                 size = osp.getsize(path)

@@ -28,7 +28,6 @@ feature file that fails to load later is skipped and counted in training, and ra
 """
 import copy
 import difflib
-import json
 import logging
 import os
 import os.path as osp
@@ -46,6 +45,7 @@ from tasks.datasets.annotations import AnnotationError, apply_annotation_policy
 from tasks.datasets.policy import LoadErrorPolicy
 
 from .grid import FeatureGrid
+from .metric import load_json
 
 __all__ = ['TADFeatureDataset', 'THUMOS14Dataset', 'ActivityNet13Dataset', 'ToyTADDataset', 'resized_grid',
            'resize_features']
@@ -64,16 +64,6 @@ def resize_features(feats: np.ndarray, length: int) -> np.ndarray:
     """``(T, C)`` -> ``(length, C)`` float32 by linear interpolation (``align_corners=False``)."""
     x = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32).T)[None]
     return F.interpolate(x, size=length, mode='linear', align_corners=False)[0].T.contiguous().numpy()
-
-
-def _read_json(path: str, what: str) -> Any:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: {what} does not exist')
-    try:
-        with open(path, 'r', encoding='utf-8') as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise AnnotationError(f'{path}: not valid JSON ({e})') from None
 
 
 @DATASETS.register_module()
@@ -141,7 +131,7 @@ class TADFeatureDataset(BaseDataset):
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _read_database(self, ann_file: str) -> dict:
-        data = _read_json(ann_file, 'annotation file')
+        data = load_json(ann_file, 'annotation')
         if not isinstance(data, dict) or not isinstance(data.get('database'), dict):
             raise AnnotationError(f'{ann_file}: not ActivityNet format: expected {{"database": {{video: {{"subset", '
                                   '"duration", "annotations": [{"segment", "label"}]}}}}}}')
@@ -161,7 +151,7 @@ class TADFeatureDataset(BaseDataset):
         if grid_file is not None:
             path = grid_file if osp.isabs(grid_file) else osp.join(self.feat_root, grid_file)
             if osp.isfile(path):
-                found = _read_json(path, 'feature grid file')
+                found = load_json(path, 'feature grid')
                 if not isinstance(found, dict):
                     raise AnnotationError(f'{path}: expected a JSON object with fps, stride, clip_len, offset')
         merged = {k: found[k] for k in ('fps', 'stride', 'clip_len', 'offset') if found.get(k) is not None}

@@ -46,9 +46,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from backbones.registry import METRICS
+from tasks.datasets.annotations import AnnotationError
 
 __all__ = ['THUMOS14_TIOUS', 'ANET_TIOUS', 'GroundTruth', 'read_ground_truth', 'read_predictions',
-           'write_predictions', 'segment_iou', 'detection_map', 'evaluate_files', 'TADmAP']
+           'write_predictions', 'segment_iou', 'detection_map', 'evaluate_files', 'TADmAP', 'load_json']
 
 #: THUMOS14: 0.3:0.1:0.7 (as ActionFormer: ``np.linspace(0.3, 0.7, 5)``).
 THUMOS14_TIOUS = tuple(float(t) for t in np.linspace(0.3, 0.7, 5))
@@ -104,14 +105,16 @@ class GroundTruth:
     durations: Dict[str, float] = field(default_factory=dict)
 
 
-def _load_json(path: str, what: str) -> object:
+def load_json(path: str, what: str) -> object:
+    """A JSON file the user gave (ground truth, predictions, annotations, a feature grid); ``what`` names it in
+    the errors: ``FileNotFoundError`` for a missing file, :class:`AnnotationError` for invalid JSON."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: {what} file does not exist')
     try:
         with open(path, 'r', encoding='utf-8') as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f'{path}: not valid JSON ({e})') from None
+        raise AnnotationError(f'{path}: not valid JSON ({e})') from None
 
 
 def _label_text(label, where: str) -> str:
@@ -157,7 +160,7 @@ def read_ground_truth(source: Union[str, dict], subset: str, remove_duplicates: 
             (the message lists the subsets that exist).
     """
     path = source if isinstance(source, str) else '<ground truth>'
-    data = _load_json(source, 'ground-truth') if isinstance(source, str) else source
+    data = load_json(source, 'ground-truth') if isinstance(source, str) else source
     if not isinstance(data, dict) or not isinstance(data.get('database'), dict):
         raise ValueError(f'{path}: not ActivityNet-format ground truth: expected {{"database": {{video: {{"subset", '
                          '"annotations": [{"segment", "label"}]}}}}}}')
@@ -250,7 +253,7 @@ def read_predictions(source: Union[str, dict]) -> Dict[str, Dict[str, object]]:
         ValueError: naming the file, the video and the entry that is malformed.
     """
     path = source if isinstance(source, str) else '<predictions>'
-    data = _load_json(source, 'prediction') if isinstance(source, str) else source
+    data = load_json(source, 'prediction') if isinstance(source, str) else source
     if not isinstance(data, dict) or not isinstance(data.get('results'), dict):
         raise ValueError(f'{path}: not ActivityNet-format predictions: expected {{"results": {{video: [{{"segment", '
                          '"label", "score"}}]}}}}')

@@ -110,20 +110,6 @@ def _tmp_path(path: Path, pid: Optional[int] = None) -> Path:
     return path.with_name(f'{path.name}.tmp-{os.getpid() if pid is None else pid}')
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (this process counts as not alive: a folder named
-    after it is a leftover of an earlier process that had the same id)."""
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError, ValueError):
-        return False
-    except OSError:  # PermissionError: it exists, owned by someone else
-        return True
-    return True
-
-
 def _remove(path: Path) -> None:
     """Delete a file or a folder tree."""
     if path.is_dir() and not path.is_symlink():
@@ -142,12 +128,15 @@ def remove_stale_tmp(parent: Path, names: Sequence[str]) -> List[Path]:
     Returns:
         list[Path]: The removed entries (those whose process ``pid`` no longer runs).
     """
+    from tasks.engine.runner import pid_alive
     if not parent.is_dir():
         return []
     wanted, removed = set(names), []
     for entry in sorted(os.listdir(parent)):
         match = _TMP_RE.fullmatch(entry)
-        if match and match['name'] in wanted and not _pid_alive(int(match['pid'])):
+        pid = int(match['pid']) if match else None
+        # this process writes its temporary entries later: one named after it is an earlier process's leftover
+        if match and match['name'] in wanted and (pid == os.getpid() or not pid_alive(pid)):
             _remove(parent / entry)
             removed.append(parent / entry)
     return removed
