@@ -44,7 +44,8 @@ from .layers.pos_embed import resample_pos_table
 __all__ = [
     'FORMATS', 'TARGETS', 'LoadReport', 'UnsafeCheckpointError', 'DamagedCheckpointError', 'load_checkpoint_file',
     'unwrap_checkpoint', 'detect_format', 'convert_state_dict', 'remap_head', 'load_label_map', 'resample_pos_embed',
-    'HEAD_PREFIXES', 'PartialLoadError', 'check_load'
+    'HEAD_PREFIXES', 'PartialLoadError', 'check_load', 'convert_bert_state_dict', 'convert_umt_stage2_state_dict',
+    'convert_umt_qa_state_dict', 'stage2_to_qa_state_dict'
 ]
 
 
@@ -628,5 +629,210 @@ def convert_state_dict(checkpoint: Mapping, target: str = 'backbone', *, prefix:
         report.drop(REASON_PRETRAIN, list(pretrain))
     if head_keys and target != 'recognizer':
         report.notes.append("the checkpoint has a classifier head; target='recognizer' keeps it")
+    report.converted = len(out)
+    return out, report
+
+
+
+# ------------------------------------------------------------------------------------- UMT stage 2 (whole model)
+REASON_TEACHER = ('frozen CLIP teacher (kept outside the model; load it with '
+                  'teacher=dict(checkpoint=<this checkpoint>))')
+REASON_HF_BUFFER = 'transformers buffer, not a weight (non-persistent since transformers 4.31)'
+REASON_POOLER = 'BERT pooler (the stage-2 text encoder has none)'
+REASON_NSP = 'BERT next-sentence head (not used)'
+_BERT_LN_RENAMES = ((re.compile(r'LayerNorm\.gamma$'), 'LayerNorm.weight'),
+                    (re.compile(r'LayerNorm\.beta$'), 'LayerNorm.bias'))
+_VISION_POS_RE = re.compile(
+    r'^vision_encoder\.(encoder\.)?(pos_embed|img_pos_embed|clip_pos_embed|clip_img_pos_embed)$')
+
+
+def convert_bert_state_dict(state_dict: Mapping[str, Tensor], report: LoadReport, prefix: str = '',
+                            bert: str = 'bert.') -> StateDict:
+    """Normalise the transformers-version differences of a BERT (masked-LM) state dict. Pure.
+
+    Under ``prefix`` (e.g. ``'text_encoder.'``): ``LayerNorm.gamma/beta`` (TF-era names) -> ``weight/bias``;
+    ``{bert}embeddings.position_ids`` / ``token_type_ids`` buffers dropped (checked to be ``arange`` / zeros);
+    ``{bert}pooler.*`` and ``cls.seq_relationship.*`` dropped; a missing ``cls.predictions.decoder.weight`` (tied
+    to the word embeddings) and ``cls.predictions.decoder.bias`` (tied to ``cls.predictions.bias``) filled from
+    the tensor they are tied to. Keys outside ``prefix`` pass through. Every change is recorded in ``report``.
+
+    Raises:
+        ValueError: A ``position_ids`` buffer that is not ``arange`` (a checkpoint that shifted positions).
+    """
+    out: StateDict = {}
+    renamed = 0
+    emb = f'{prefix}{bert}embeddings.'
+    for key, value in state_dict.items():
+        if not key.startswith(prefix):
+            out[key] = value
+            continue
+        new = key
+        for pattern, repl in _BERT_LN_RENAMES:
+            new = pattern.sub(repl, new)
+        renamed += new != key
+        if new == emb + 'position_ids':
+            if not torch.equal(value.reshape(-1).long(), torch.arange(value.numel())):
+                raise ValueError(f'{report.source}: {key} is not arange(0, {value.numel()}); this text encoder '
+                                 f'uses other positions than BERT and cannot be loaded as one')
+            report.drop(REASON_HF_BUFFER, [key])
+        elif new == emb + 'token_type_ids':
+            report.drop(REASON_HF_BUFFER, [key])
+        elif new.startswith(f'{prefix}{bert}pooler.'):
+            report.drop(REASON_POOLER, [key])
+        elif new.startswith(f'{prefix}cls.seq_relationship.'):
+            report.drop(REASON_NSP, [key])
+        else:
+            out[new] = value
+    if renamed:
+        report.notes.append(f'renamed {renamed} TF-era LayerNorm.gamma/beta keys to weight/bias')
+    head = f'{prefix}cls.predictions.'
+    words = f'{prefix}{bert}embeddings.word_embeddings.weight'
+    if any(k.startswith(head) for k in out):
+        if head + 'decoder.weight' not in out and words in out:
+            out[head + 'decoder.weight'] = out[words]
+            report.notes.append(f'{head}decoder.weight: not saved (tied); taken from {words}')
+        if head + 'decoder.bias' not in out and head + 'bias' in out:
+            out[head + 'decoder.bias'] = out[head + 'bias']
+            report.notes.append(f'{head}decoder.bias: not saved (tied); taken from {head}bias')
+    return out
+
+
+def _is_sincos_rows(table: Tensor) -> bool:
+    from .layers.pos_embed import sincos_table
+    rows = table.reshape(-1, table.shape[-1]).float()
+    return torch.allclose(rows, sincos_table(rows.shape[0], rows.shape[1]), atol=1e-4)
+
+
+def convert_umt_stage2_state_dict(checkpoint: Mapping,
+                                  source: str = '<state dict>') -> Tuple[StateDict, LoadReport]:
+    """Official UMT stage-2 checkpoint (or a VideoFM ``UMTStage2`` one) -> ``UMTStage2`` state dict. Pure.
+
+    The official names are the model's: ``vision_encoder.encoder.*`` (VideoViT names),
+    ``vision_encoder.clip_decoder.*``, ``vision_encoder.pool_norm.*``, ``text_encoder.bert.*``,
+    ``text_encoder.cls.predictions.*``, ``vision_proj``, ``text_proj``, ``temp``, ``itm_head``. The conversion:
+
+    * ``clip_teacher.*`` dropped (the teacher lives outside the model's state dict);
+    * fixed sinusoid position tables of the vision encoder (``pos_embed``, ``img_pos_embed``, ``clip_pos_embed``)
+      dropped (VideoViT regenerates them; a learned table is kept and then refused by the model);
+    * downstream checkpoints that stripped ``bert.`` (``text_encoder.embeddings.*``) get it back;
+    * the transformers-version differences of :func:`convert_bert_state_dict`.
+
+    Args:
+        checkpoint (Mapping): ``{'model': ...}`` (official), ``{'state_dict': ...}`` (MMEngine) or a bare dict.
+        source (str): Its name in the report and errors.
+
+    Returns:
+        tuple: (state dict, :class:`LoadReport`).
+
+    Raises:
+        ValueError: Not a stage-2 layout (no ``vision_encoder.encoder.*``).
+    """
+    report = LoadReport(source=source, target='umt-stage2')
+    state_dict, report.container, ignored = unwrap_checkpoint(checkpoint, source)
+    if ignored:
+        report.notes.append(f'ignored top-level entries: {", ".join(map(str, ignored))}')
+    state_dict = _strip_wrappers(state_dict, report)
+    report.format = detect_format(state_dict, source)
+    if report.format != 'umt-stage2':
+        raise ValueError(f'{source} is a {report.format} checkpoint ({FORMATS[report.format]}), not UMT stage 2 '
+                         f'(vision_encoder.encoder.*, text_encoder.*); a UMT stage-1 file initialises the vision '
+                         f'encoder only')
+    stripped_bert = any(k.startswith('text_encoder.embeddings.') for k in state_dict)
+    out: StateDict = {}
+    for key, value in state_dict.items():
+        if key.startswith(('clip_teacher.', 'vision_encoder.clip_teacher.')):
+            report.drop(REASON_TEACHER, [key])
+        elif _VISION_POS_RE.match(key) and _is_sincos_rows(value):
+            report.drop(REASON_FIXED_POS, [key])
+        elif stripped_bert and key.startswith('text_encoder.') and not key.startswith('text_encoder.cls.'):
+            out['text_encoder.bert.' + key[len('text_encoder.'):]] = value
+        else:
+            out[key] = value
+    if stripped_bert:
+        report.notes.append("text_encoder.* without 'bert.' (a downstream checkpoint): re-prefixed to "
+                            'text_encoder.bert.*')
+    out = convert_bert_state_dict(out, report, prefix='text_encoder.')
+    encoder = {k[len('vision_encoder.encoder.'):]: v for k, v in out.items()
+               if k.startswith('vision_encoder.encoder.')}
+    report.encoder = _describe_encoder(encoder)
+    report.converted = len(out)
+    return out, report
+
+
+# ------------------------------------------------------------------------------------- UMT QA (answer decoder)
+#: Stage-2 parts the QA model does not have (the reference's ``UMT_QA`` deletes the projections, ``temp`` and
+#: ``itm_head``, builds the vision encoder without ``pool_norm`` and the text encoder without the MLM head).
+QA_UNUSED_PREFIXES = ('vision_proj.', 'text_proj.', 'itm_head.', 'vision_encoder.pool_norm.',
+                      'vision_encoder.clip_decoder.', 'text_encoder.cls.')
+REASON_QA_UNUSED = 'not in the QA model (projections, temp, ITM / MLM heads, pool_norm, alignment heads)'
+_TEXT_LAYER_RE = re.compile(r'^text_encoder\.bert\.encoder\.layer\.(\d+)\.(.*)$')
+
+
+def stage2_to_qa_state_dict(state_dict: Mapping[str, Tensor], fusion_layer: int,
+                            report: Optional[LoadReport] = None) -> StateDict:
+    """Initialise the answer decoder from a stage-2 text encoder, as the reference's QA fine-tuning start. Pure.
+
+    Adds ``text_decoder.bert.embeddings.*`` (copies of ``text_encoder.bert.embeddings.*``),
+    ``text_decoder.bert.encoder.layer.{N - fusion_layer}.*`` (copies of the fusion layers
+    ``text_encoder.bert.encoder.layer.N.*``, N >= ``fusion_layer``: self-attention, cross-attention, feed-forward)
+    and ``text_decoder.cls.*`` (copies of the MLM head ``text_encoder.cls.*``); every input key is kept.
+
+    Args:
+        state_dict (Mapping): A ``UMTStage2`` state dict (:func:`convert_umt_stage2_state_dict`'s output).
+        fusion_layer (int): The text encoder's first fusion layer (9 for BERT-base, 19 for BERT-large).
+        report (LoadReport, optional): Gets a note with the number of copied tensors.
+
+    Returns:
+        dict: The state dict with the ``text_decoder.*`` keys added.
+    """
+    out: StateDict = dict(state_dict)
+    copied = 0
+    for key, value in state_dict.items():
+        new = None
+        m = _TEXT_LAYER_RE.match(key)
+        if m is not None:
+            if int(m.group(1)) >= fusion_layer:
+                new = f'text_decoder.bert.encoder.layer.{int(m.group(1)) - fusion_layer}.{m.group(2)}'
+        elif key.startswith('text_encoder.bert.embeddings.') or key.startswith('text_encoder.cls.'):
+            new = 'text_decoder.' + key[len('text_encoder.'):]
+        if new is not None:
+            out[new] = value
+            copied += 1
+    if report is not None:
+        report.notes.append(f'answer decoder initialised from the text encoder ({copied} tensors: embeddings, '
+                            f'fusion layers >= {fusion_layer}, MLM head), as the reference')
+    return out
+
+
+def convert_umt_qa_state_dict(checkpoint: Mapping, fusion_layer: int,
+                              source: str = '<state dict>') -> Tuple[StateDict, LoadReport]:
+    """Any UMT checkpoint a QA model starts from -> ``tasks.qa.UMTQA`` state dict. Pure.
+
+    * An official fine-tuned QA checkpoint: ``text_encoder.*`` without ``bert.`` (re-prefixed to
+      ``text_encoder.bert.*``), ``text_decoder.{bert,cls}.*`` (kept; transformers-version differences normalised
+      by :func:`convert_bert_state_dict`), ``vision_encoder.encoder.*``.
+    * An official / VideoFM stage-2 checkpoint (no ``text_decoder.*``): the decoder is initialised from the fusion
+      layers (:func:`stage2_to_qa_state_dict`).
+    * A VideoFM ``UMTQA`` state dict: unchanged.
+
+    Then the stage-2 parts the QA model does not have (:data:`QA_UNUSED_PREFIXES`, ``temp``) are dropped (reported).
+
+    Args:
+        checkpoint (Mapping): ``{'model': ...}`` (official), ``{'state_dict': ...}`` (MMEngine) or a bare dict.
+        fusion_layer (int): The text encoder's first fusion layer.
+        source (str): Its name in the report and errors.
+
+    Returns:
+        tuple: (state dict, :class:`LoadReport`).
+    """
+    state_dict, report = convert_umt_stage2_state_dict(checkpoint, source)
+    report.target = 'umt-qa'
+    if any(k.startswith('text_decoder.') for k in state_dict):
+        state_dict = convert_bert_state_dict(state_dict, report, prefix='text_decoder.')
+    else:
+        state_dict = stage2_to_qa_state_dict(state_dict, fusion_layer, report)
+    unused = [k for k in state_dict if k.startswith(QA_UNUSED_PREFIXES) or k == 'temp']
+    report.drop(REASON_QA_UNUSED, unused)
+    out = {k: v for k, v in state_dict.items() if k not in set(unused)}
     report.converted = len(out)
     return out, report

@@ -31,7 +31,8 @@ from .masking import make_mask, mask_to_index, num_visible, semantic_mask, seman
 from .registry import MODELS
 from .video_vit import VideoViT, one_clip_per_sample
 
-__all__ = ['UMTPretrainer', 'AlignHead', 'align_loss']
+__all__ = ['UMTPretrainer', 'AlignHead', 'align_loss', 'build_frozen_teacher', 'teacher_on', 'build_align_heads',
+           'draw_mask', 'teacher_tokens_and_mask', 'align_predictions', 'align_targets']
 
 
 def align_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -50,6 +51,86 @@ class AlignHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.head(x))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pieces shared by stage 1 (UMTPretrainer) and stage 2 (backbones.umt_stage2.UMTStage2): the frozen teacher kept
+# outside the module tree, the teacher-driven masks, and the alignment heads / targets.
+def build_frozen_teacher(cfg: dict, num_return_layers: int, owner: str) -> nn.Module:
+    """Build the frozen CLIP teacher from its config (``type`` defaults to ``CLIPTeacher``; ``num_return_layers``
+    defaults to the number of aligned layers), frozen and in eval mode. The caller stores it in a plain list so
+    that it stays out of ``parameters()`` / ``state_dict()`` / DDP; ``owner`` names the model in the warning
+    logged for a random (checkpoint-less) teacher."""
+    teacher = dict(cfg)
+    teacher_type = teacher.pop('type', 'CLIPTeacher')
+    teacher.setdefault('num_return_layers', num_return_layers)
+    built = MODELS.build(dict(type=teacher_type, **teacher))
+    if getattr(built, 'checkpoint', None) is None:
+        print_log(f'{owner}: the CLIP teacher has no checkpoint and is RANDOM (fine for toy runs and '
+                  'tests, meaningless for real pretraining)', logger='current', level=30)
+    built.requires_grad_(False).eval()
+    return built
+
+
+def teacher_on(teacher: nn.Module, device: torch.device) -> nn.Module:
+    """Move the (unregistered) teacher to ``device`` on first use; always in eval mode."""
+    if next(teacher.parameters()).device != device:
+        teacher.to(device)
+    return teacher.eval()
+
+
+def build_align_heads(in_dim: int, out_dim: int, num_layers: int) -> nn.ModuleList:
+    """``num_layers`` :class:`AlignHead` (official ``clip_decoder``), xavier-uniform Linear weights, zero biases."""
+    heads = nn.ModuleList([AlignHead(in_dim, out_dim) for _ in range(num_layers)])
+    for m in heads.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            nn.init.zeros_(m.bias)
+    return heads
+
+
+def draw_mask(mask_type: str, attn: torch.Tensor, grid, ratio: float, multinomial: bool = False) -> torch.Tensor:
+    """(B, N) bool mask, True = hidden from the student: semantic (from the teacher's CLS attention ``attn``
+    (B, T, hw); Gumbel top-k or the official multinomial), tube or random."""
+    if mask_type == 'semantic':
+        fn = semantic_mask_multinomial if multinomial else semantic_mask
+        return fn(attn, ratio)
+    return make_mask(mask_type, attn.shape[0], grid, ratio, attn.device)
+
+
+@torch.no_grad()
+def teacher_tokens_and_mask(teacher: nn.Module, encoder: VideoViT, inputs: torch.Tensor, mask_type: str,
+                            ratio: float, multinomial: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Teacher on the full clip (B, 3, T, H, W) and the student's visible tokens.
+
+    Returns:
+        tuple: raw teacher tokens of the returned blocks (K, B, N, Ct) and ``vis_idx`` (B, Nv) of the mask
+        drawn from the teacher's CLS attention (or a tube / random mask).
+    """
+    grid = encoder.patch_embed.grid(*inputs.shape[2:])
+    tokens, attn = teacher_on(teacher, inputs.device)(inputs)  # (K, B, N, Ct), (B, T, hw)
+    if attn.shape[-1] != grid[1] * grid[2] or attn.shape[1] != grid[0]:
+        raise ValueError(f'teacher grid {tuple(attn.shape[1:])} (T, h*w) does not match the student grid '
+                         f'{grid}: feed the teacher at img_size = student_size / student_patch * teacher_patch')
+    nv = num_visible(mask_type, grid, ratio)
+    return tokens, mask_to_index(draw_mask(mask_type, attn, grid, ratio, multinomial), nv)
+
+
+def align_predictions(heads: nn.ModuleList, latent: torch.Tensor, vis_idx: torch.Tensor,
+                      num_tokens: int) -> torch.Tensor:
+    """Alignment heads: ``latent`` (K, B, Nv, C) + the fixed sinusoid of the N = ``num_tokens`` positions at the
+    visible ones -> per-layer head -> L2 norm. Returns (K, B, Nv, D)."""
+    pos = sincos_table(num_tokens, latent.shape[-1], latent.dtype, latent.device)
+    x = latent + pos[vis_idx][None]  # (B, Nv, C) rows of the table, shared over layers
+    return torch.stack([F.normalize(head(x[i]), dim=-1) for i, head in enumerate(heads)])
+
+
+def align_targets(teacher: nn.Module, tokens: torch.Tensor, vis_idx: torch.Tensor) -> torch.Tensor:
+    """Teacher tokens (K, B, N, Ct) -> L2-normalised ``proj(ln_post(.))`` at the visible tokens only
+    (K, B, Nv, D)."""
+    k = tokens.shape[0]
+    tvis = torch.gather(tokens, 2, vis_idx[None, ..., None].expand(k, -1, -1, tokens.shape[-1]))
+    return teacher.project(tvis)
 
 
 @MODELS.register_module()
@@ -90,22 +171,10 @@ class UMTPretrainer(BaseModel):
         if mask_type not in ('semantic', 'tube', 'random'):
             raise ValueError(f"mask_type must be 'semantic', 'tube' or 'random', got {mask_type!r}")
         self.mask_type, self.mask_ratio, self.multinomial = mask_type, mask_ratio, multinomial
-        teacher = dict(teacher)
-        teacher_type = teacher.pop('type', 'CLIPTeacher')
-        teacher.setdefault('num_return_layers', num_align_layers)
-        built = MODELS.build(dict(type=teacher_type, **teacher))
-        if getattr(built, 'checkpoint', None) is None:
-            print_log('UMTPretrainer: the CLIP teacher has no checkpoint and is RANDOM (fine for toy runs and '
-                      'tests, meaningless for real pretraining)', logger='current', level=30)
-        built.requires_grad_(False).eval()
+        built = build_frozen_teacher(teacher, num_align_layers, 'UMTPretrainer')
         self._teacher = [built]  # a plain list: outside parameters(), state_dict(), DDP and the optimiser
         self.num_align_layers = num_align_layers
-        self.clip_decoder = nn.ModuleList(
-            [AlignHead(self.encoder.embed_dim, built.out_dim) for _ in range(num_align_layers)])
-        for m in self.clip_decoder.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        self.clip_decoder = build_align_heads(self.encoder.embed_dim, built.out_dim, num_align_layers)
 
     @property
     def teacher(self) -> nn.Module:
@@ -121,17 +190,11 @@ class UMTPretrainer(BaseModel):
         return {f'encoder.{k}' for k in self.encoder.no_weight_decay()}
 
     def _teacher_on(self, device: torch.device) -> nn.Module:
-        teacher = self.teacher
-        if next(teacher.parameters()).device != device:
-            teacher.to(device)
-        return teacher.eval()
+        return teacher_on(self.teacher, device)
 
     def mask(self, attn: torch.Tensor, grid) -> torch.Tensor:
         """(B, N) bool mask, True = hidden from the student."""
-        if self.mask_type == 'semantic':
-            fn = semantic_mask_multinomial if self.multinomial else semantic_mask
-            return fn(attn, self.mask_ratio)
-        return make_mask(self.mask_type, attn.shape[0], grid, self.mask_ratio, attn.device)
+        return draw_mask(self.mask_type, attn, grid, self.mask_ratio, self.multinomial)
 
     @torch.no_grad()
     def forward_teacher(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -141,13 +204,8 @@ class UMTPretrainer(BaseModel):
             tuple: raw teacher tokens of the aligned blocks (K, B, N, Ct) and ``vis_idx`` (B, Nv) of the mask
             drawn from the teacher's CLS attention (or a tube / random mask).
         """
-        grid = self.encoder.patch_embed.grid(*inputs.shape[2:])
-        tokens, attn = self._teacher_on(inputs.device)(inputs)  # (K, B, N, Ct), (B, T, hw)
-        if attn.shape[-1] != grid[1] * grid[2] or attn.shape[1] != grid[0]:
-            raise ValueError(f'teacher grid {tuple(attn.shape[1:])} (T, h*w) does not match the student grid '
-                             f'{grid}: feed the teacher at img_size = student_size / student_patch * teacher_patch')
-        nv = num_visible(self.mask_type, grid, self.mask_ratio)
-        return tokens, mask_to_index(self.mask(attn, grid), nv)
+        return teacher_tokens_and_mask(self.teacher, self.encoder, inputs, self.mask_type, self.mask_ratio,
+                                       self.multinomial)
 
     def forward_encoder(self, inputs: torch.Tensor, vis_idx: torch.Tensor) -> torch.Tensor:
         """Student on the visible tokens: its last K blocks through the shared ``encoder.norm``.
@@ -166,16 +224,12 @@ class UMTPretrainer(BaseModel):
         Returns:
             Tensor: (K, B, Nv, D).
         """
-        pos = sincos_table(num_tokens, latent.shape[-1], latent.dtype, latent.device)
-        x = latent + pos[vis_idx][None]  # (B, Nv, C) rows of the table, shared over layers
-        return torch.stack([F.normalize(head(x[i]), dim=-1) for i, head in enumerate(self.clip_decoder)])
+        return align_predictions(self.clip_decoder, latent, vis_idx, num_tokens)
 
     def forward_targets(self, tokens: torch.Tensor, vis_idx: torch.Tensor) -> torch.Tensor:
         """Teacher tokens (K, B, N, Ct) -> L2-normalised ``proj(ln_post(.))`` at the visible tokens only
         (K, B, Nv, D)."""
-        k = tokens.shape[0]
-        tvis = torch.gather(tokens, 2, vis_idx[None, ..., None].expand(k, -1, -1, tokens.shape[-1]))
-        return self.teacher.project(tvis)
+        return align_targets(self.teacher, tokens, vis_idx)
 
     def forward_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``2 - 2 cos`` averaged over layers x batch x visible tokens."""

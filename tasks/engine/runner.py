@@ -60,8 +60,17 @@ class VideoFMRunner(Runner):
         finally:
             self._loading_for = None
 
-    @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+        """A sharded model (:class:`~tasks.engine.fsdp.VideoFMFSDP`) is saved by every rank as a sharded checkpoint
+        directory (:func:`~tasks.engine.fsdp.save_sharded_checkpoint`); anything else by the main process, as one
+        file written atomically."""
+        from .fsdp import is_fsdp, save_sharded_checkpoint
+        if is_fsdp(self.model):
+            return save_sharded_checkpoint(self, out_dir, filename, *args, **kwargs)
+        return self._save_checkpoint_file(out_dir, filename, *args, **kwargs)
+
+    @master_only
+    def _save_checkpoint_file(self, out_dir: str, filename: str, *args, **kwargs):
         if '://' in out_dir:  # remote backends write objects atomically themselves
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         if out_dir != self.work_dir and out_dir not in getattr(self, '_tmp_checked', ()):
@@ -78,12 +87,33 @@ class VideoFMRunner(Runner):
             if osp.exists(tmp_path):
                 os.remove(tmp_path)
 
-    def resume(self, *args, **kwargs):
+    def resume(self, filename: str, *args, **kwargs):
+        from .fsdp import is_fsdp, is_sharded_checkpoint, resume_sharded
+        if is_sharded_checkpoint(filename):  # a directory written by a sharded (FSDP) run
+            kwargs.pop('map_location', None)
+            return resume_sharded(self, filename, *args[:2], **kwargs)
+        if is_fsdp(self.model):
+            raise ValueError(f'{filename}: a sharded (FSDP) run resumes from a sharded checkpoint directory; to start '
+                             'from a single-file checkpoint set load_from (fine-tuning) instead of --resume')
         self._resuming = True  # resume must restore every weight, whatever the loop
         try:
-            return super().resume(*args, **kwargs)
+            return super().resume(filename, *args, **kwargs)
         finally:
             self._resuming = False
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        """MMEngine's, and :class:`~tasks.engine.fsdp.VideoFMFSDP` (sharded training) when ``model_wrapper_cfg``
+        names it (MMEngine looks wrapper types up in its root registry only, which does not see VideoFM's)."""
+        from .fsdp import build_fsdp, selects_fsdp
+        if selects_fsdp(model_wrapper_cfg) and not is_model_wrapper(model):
+            return build_fsdp(model_wrapper_cfg, model, self.distributed, self.logger)
+        return super().wrap_model(model_wrapper_cfg, model)
+
+    def _init_model_weights(self) -> None:
+        from .fsdp import is_fsdp
+        if is_fsdp(self.model):  # VideoFMFSDP initialised (and synchronised) the weights before sharding them
+            return
+        return super()._init_model_weights()
 
     def load_strictness(self) -> Union[bool, str]:
         """How complete a load must be (see :func:`backbones.checkpoint.check_load`): ``False`` when the config
@@ -103,6 +133,12 @@ class VideoFMRunner(Runner):
         defaults to :meth:`load_strictness`."""
         if strict is None:
             strict = self.load_strictness()
+        from .fsdp import is_sharded_checkpoint, load_sharded_model
+        if is_sharded_checkpoint(filename):  # a sharded (FSDP) run's directory, into any model (DCP reshards)
+            checkpoint = load_sharded_model(self.model, filename, strict=strict is True)
+            self._has_loaded = True
+            self.logger.info(f'Load sharded checkpoint from {filename}')
+            return checkpoint
         if '://' in str(filename):
             return super().load_checkpoint(filename, map_location, strict is True, revise_keys)
         model = self.model.module if is_model_wrapper(self.model) else self.model
@@ -128,7 +164,8 @@ def load_model_checkpoint(model, filename: str, strict: Union[bool, str] = True,
     A checkpoint written by an MMEngine Runner for a VideoFM model (see :func:`is_runner_checkpoint`) whose keys
     are the model's loads as in MMEngine; any other known layout (official VideoMAE V2 / UMT files, mmaction2's
     port, bare or ``.safetensors`` weights, a VideoFM pretraining checkpoint into a recognizer) is converted by
-    :mod:`backbones.checkpoint`, with its load report in the log. Reading is always ``weights_only`` with the
+    :mod:`backbones.checkpoint`, with its load report in the log; a model with its own ``load_checkpoint`` (UMT
+    stage 2, QA: official multimodal layouts) converts and checks such files itself. Reading is always ``weights_only`` with the
     explicit allow-list. Used by the Runner (``load_from``, ``tools/test.py``, ``--resume``) and the demos.
 
     Args:
@@ -169,6 +206,10 @@ def load_model_checkpoint(model, filename: str, strict: Union[bool, str] = True,
             _load_checkpoint_to_model(model, {'state_dict': loadable}, False, revise_keys=[])
             return checkpoint
         # a Runner checkpoint of another layout (a VideoFM pretraining run into a recognizer): convert it
+    if callable(getattr(model, 'load_checkpoint', None)):
+        # models with their own official layouts (UMT stage 2, QA) convert and check their files themselves
+        model.load_checkpoint(str(filename), strict=strict is not False)
+        return checkpoint
     load_pretrained_checkpoint(model, checkpoint, source=str(filename), target=target, logger=logger,
                                strict_encoder=strict is not False, require_all=strict is True)
     return checkpoint
@@ -239,7 +280,12 @@ def remove_stale_checkpoint_tmp(folder: str, logger=None) -> list:
             path = osp.join(folder, name)
             try:
                 size = osp.getsize(path)
-                os.remove(path)
+                if osp.isdir(path):  # a sharded checkpoint directory (tasks/engine/fsdp.py)
+                    import shutil
+                    size = sum(osp.getsize(osp.join(path, f)) for f in os.listdir(path))
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
             except OSError:
                 continue
             removed.append(path)
