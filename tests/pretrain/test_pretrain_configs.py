@@ -10,7 +10,8 @@ import pytest
 from mmengine.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / 'configs/pretrain').glob('*/*.py'))
+# UMT stage-2 (video-language) configs are built and stepped in tests/retrieval/test_configs.py
+CONFIGS = sorted(p for p in (ROOT / 'configs/pretrain').glob('*/*.py') if not p.name.startswith('umt-s2-'))
 TOY = dict(num_train=16, num_val=4, num_classes=4, num_frames=16, size=64, seed=0)
 
 
