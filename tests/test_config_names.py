@@ -13,7 +13,8 @@ NAME = re.compile(r'^(?P<model>[a-z0-9-]+)_(?P<pretrain>[a-z0-9-]+)_'
                   r'(?:(?P<nxb>\d+xb\d+)-(?P<clip>\d+x\d+x\d+|u\d+)-(?P<schedule>\d+e)'
                   r'|(?P<test_clip>\d+x\d+x\d+|u\d+)-test)_(?P<data>[a-z0-9-]+)\.py$')
 METHODS = {'recognition': {'videomaev2', 'umt', 'toy'}, 'ava': {'videomaev2', 'umt', 'toy'},
-           'pretrain': {'videomaev2', 'umt'}, 'tad': {'actionformer', 'toy'}}
+           'pretrain': {'videomaev2', 'umt'}, 'tad': {'actionformer', 'adatad', 'toy'}, 'qa': {'umt', 'toy'},
+           'retrieval': {'umt', 'toy'}}
 
 
 def test_every_config_lives_in_a_method_folder():

@@ -5,6 +5,7 @@ Examples::
     python tools/data/make_toy.py recognition --out data/toy_recognition
     python tools/data/make_toy.py recognition --out data/toy_rec_8dir --num-classes 8 --num-train 800
     python tools/data/make_toy.py tad --out data/toy_tad
+    python tools/data/make_toy.py retrieval --out data/toy_retrieval
 
 One subcommand per dataset kind; each subcommand is registered by a ``_add_<kind>`` function in
 :data:`SUBCOMMANDS` and sets ``func`` (``args -> exit code``) with ``set_defaults``.
@@ -196,8 +197,108 @@ def _add_tad(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_tad, seed=d['seed'])
 
 
+def _run_retrieval(args: argparse.Namespace) -> int:
+    """Generate (or reuse) the toy video-text retrieval dataset described by ``args``.
+
+    Args:
+        args (argparse.Namespace): Parsed ``retrieval`` subcommand arguments.
+
+    Returns:
+        int: Exit code.
+    """
+    from tasks.toy_data.retrieval import ensure_retrieval, toy_retrieval_files
+
+    params = dict(num_train=args.num_train, num_val=args.num_val, num_frames=args.num_frames, size=args.size,
+                  fps=args.fps, seed=args.seed)
+    start = time.perf_counter()
+    root = _generate(args, ensure_retrieval, params)
+    f = toy_retrieval_files(root)
+    print(f'toy retrieval dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
+          f'  ann_file:    {f["train"]} (caption lists: caption_mode=\'multi\') / {f["val"]} (\'single\')\n'
+          f'  data_prefix: dict(video={f["videos"]!r})\n'
+          f'  tokenizer:   {f["vocab"]} (BERT WordPiece vocabulary)')
+    return 0
+
+
+def _add_retrieval(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``retrieval`` subcommand.
+
+    Args:
+        subparsers (argparse._SubParsersAction): Result of ``parser.add_subparsers()``.
+    """
+    from tasks.toy_data.retrieval import RETRIEVAL_DEFAULTS as d
+
+    p = subparsers.add_parser(
+        'retrieval',
+        help='captioned clips of coloured shapes moving (official UMT retrieval JSON + WordPiece vocab)',
+        description='Clips of one small or big square or disc of one of 5 colours moving right / up / left / down, '
+        'captioned ("a big red disc moves left"; 3 templates). Writes OUT/videos/{train,val}/NNNNN.mp4, OUT/train.json (two '
+        'captions per video), OUT/val.json (one caption; every description once), OUT/vocab.txt and '
+        'OUT/toy_meta.json.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_common(p)
+    p.add_argument('--num-train', type=int, default=d['num_train'], help='training clips')
+    p.add_argument('--num-val', type=int, default=d['num_val'], help='validation clips (<= 80, one per description)')
+    p.add_argument('--num-frames', type=int, default=d['num_frames'], help='frames per clip')
+    p.add_argument('--size', type=int, default=d['size'], help='frame height and width (even, >= 32)')
+    p.add_argument('--fps', type=int, default=d['fps'], help='frame rate')
+    p.set_defaults(func=_run_retrieval, seed=d['seed'])
+
+
 #: Subcommand registrars, one per dataset kind (add ``_add_ava``, ``_add_tad``, ... here).
-SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_recognition, _add_ava, _add_tad]
+def _run_qa(args: argparse.Namespace) -> int:
+    """Generate (or reuse) the toy video QA dataset described by ``args``.
+
+    Args:
+        args (argparse.Namespace): Parsed ``qa`` subcommand arguments.
+
+    Returns:
+        int: Exit code.
+    """
+    from tasks.toy_data.qa import ensure_qa, toy_qa_files
+
+    params = dict(num_train=args.num_train, num_val=args.num_val, num_frames=args.num_frames, size=args.size,
+                  fps=args.fps, seed=args.seed)
+    start = time.perf_counter()
+    root = _generate(args, ensure_qa, params)
+    f = toy_qa_files(root)
+    print(f'toy QA dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
+          f'  ann_file:    {f["train_ann"]} / {f["val_ann"]} ({{video, question, answer, question_id}})\n'
+          f'  answer_list: {f["answer_list"]}\n'
+          f'  MC:          {f["mc_ann"]} ({{video, caption: [5], answer}}); MC training captions '
+          f'{f["captions_train"]}\n'
+          f'  data_prefix: dict(video={f["videos"]!r}); tokenizer vocab: {f["vocab"]}')
+    return 0
+
+
+def _add_qa(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``qa`` subcommand.
+
+    Args:
+        subparsers (argparse._SubParsersAction): Result of ``parser.add_subparsers()``.
+    """
+    from tasks.toy_data.qa import QA_DEFAULTS as d
+
+    p = subparsers.add_parser(
+        'qa',
+        help='questions about the colour and the direction of a moving shape (UMT QA / MC JSON + answer list)',
+        description='Clips of one coloured square or disc moving right / up / left / down (the toy retrieval '
+        'clips), two questions per clip ("what colour is the shape?", "which direction does the shape move?"). '
+        'Writes OUT/videos/{train,val}_NNNN.mp4, OUT/qa_{train,val}.json ({video, question, answer, '
+        'question_id}), OUT/answer_list.json, OUT/mc_val.json ({video, caption: [5], answer}), '
+        'OUT/captions_train.json ({video, caption}), OUT/vocab.txt (BERT WordPiece) and OUT/toy_meta.json.',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_common(p)
+    p.add_argument('--num-train', type=int, default=d['num_train'], help='training clips (2 questions each)')
+    p.add_argument('--num-val', type=int, default=d['num_val'], help='validation clips (2 questions each)')
+    p.add_argument('--num-frames', type=int, default=d['num_frames'], help='frames per clip')
+    p.add_argument('--size', type=int, default=d['size'], help='frame height and width (multiple of 8)')
+    p.add_argument('--fps', type=int, default=d['fps'], help='frame rate')
+    p.set_defaults(func=_run_qa, seed=d['seed'])
+
+
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [
+    _add_recognition, _add_ava, _add_tad, _add_retrieval, _add_qa]
 
 
 def build_parser() -> argparse.ArgumentParser:
