@@ -32,7 +32,7 @@ a time, every clip decoded on its own): the reference for tests and ``tools/anal
 """
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch

@@ -15,7 +15,8 @@ import tasks  # noqa: F401
 from backbones.registry import DATASETS, METRICS, MODELS
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / 'configs/tad').glob('*/*.py'))
+# feature-based ActionFormer configs; the end-to-end (AdaTAD) ones are tested in test_end_to_end.py
+CONFIGS = sorted(p for p in (ROOT / 'configs/tad').glob('*/*.py') if not p.name.startswith('adatad'))
 C = 16
 
 
