@@ -27,8 +27,10 @@ def parse_args(argv=None):
 
 
 def merge_args(cfg: Config, args) -> Config:
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
+    from tasks.engine.fsdp import is_sharded_checkpoint
+    if not (osp.isfile(args.checkpoint) or is_sharded_checkpoint(args.checkpoint)):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist (a file, or the directory of a sharded '
+                                'FSDP checkpoint)')
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.allow_partial_load:
