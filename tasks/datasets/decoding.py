@@ -25,7 +25,6 @@ place of mmaction2's ``DecordInit`` when they are built (:func:`use_checked_deco
 lists ``DecordInit`` gets it; it can also be named directly (``dict(type='CheckedDecordInit')``).
 """
 import io
-import os
 import os.path as osp
 import struct
 from typing import Any, BinaryIO, Dict, List, Optional, Union

@@ -1,5 +1,7 @@
 """tools/dist_train.sh / dist_test.sh run the Python of the environment they are called from, not the first
-``python3`` on PATH (issue 13, item 6): tested with a PATH whose first python3 / python are fakes."""
+``python3`` on PATH (issue 13, item 6): tested with a PATH whose first python3 / python are fakes. Their torchrun
+rendezvous (one node, several nodes, c10d) and the Slurm scripts' srun line, with a fake interpreter / srun that
+records its arguments (the real 2-process runs: tests/engine/test_ddp.py)."""
 import os
 import subprocess
 import sys
@@ -8,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def run_script(script, args, env, cwd):
                           timeout=600, env=env)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script,args', [('dist_train.sh', ['nope.py', '1']),
                                          ('dist_test.sh', ['nope.py', 'nope.pth', '1'])])
 def test_scripts_use_the_calling_environment(tmp_path, fake_bin, script, args):
@@ -40,6 +42,7 @@ def test_scripts_use_the_calling_environment(tmp_path, fake_bin, script, args):
     assert out.returncode != 0 and 'nope.py' in log and 'No module named' not in log, log[-2000:]
 
 
+@pytest.mark.slow
 def test_without_an_active_environment_a_python_with_torch_is_found(tmp_path, fake_bin):
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHON', 'CONDA_PREFIX', 'VIRTUAL_ENV')}
     env.update(PATH=f'{fake_bin}:{Path(sys.executable).parent}:{os.environ["PATH"]}', PORT='29534',
@@ -48,3 +51,65 @@ def test_without_an_active_environment_a_python_with_torch_is_found(tmp_path, fa
     log = out.stdout + out.stderr
     assert not (tmp_path / 'fake_ran').exists() or 'nope.py' in log, log[-2000:]
     assert 'nope.py' in log and 'No module named' not in log, log[-2000:]
+
+
+@pytest.fixture
+def recorder(tmp_path):
+    """A fake ``srun`` / Python that writes its arguments (one per line) and MASTER_PORT to a file."""
+    exe = tmp_path / 'record'
+    exe.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/args\necho "MASTER_PORT=$MASTER_PORT" >> '
+                   f'{tmp_path}/args\n')
+    exe.chmod(0o755)
+    (tmp_path / 'bin').mkdir()
+    (tmp_path / 'bin' / 'srun').symlink_to(exe)
+    return exe
+
+
+def _recorded(tmp_path):
+    return (tmp_path / 'args').read_text().splitlines()
+
+
+@pytest.mark.parametrize('env,expected', [
+    (dict(), ['--nnodes=1', '--node_rank=0', '--master_addr=127.0.0.1', '--master_port=29500']),
+    (dict(NNODES='2', NODE_RANK='1', MASTER_ADDR='10.0.0.7', PORT='29601'),
+     ['--nnodes=2', '--node_rank=1', '--master_addr=10.0.0.7', '--master_port=29601']),
+    (dict(NNODES='4', RDZV_BACKEND='c10d', MASTER_ADDR='node0', PORT='29602', RDZV_ID='job7'),
+     ['--nnodes=4', '--rdzv_backend=c10d', '--rdzv_endpoint=node0:29602', '--rdzv_id=job7']),
+])
+def test_torchrun_rendezvous_from_the_environment(tmp_path, recorder, env, expected):
+    full = {**os.environ, 'PYTHON': str(recorder), **env}
+    out = run_script('dist_train.sh', ['cfg.py', '8', '--amp'], full, tmp_path)
+    assert out.returncode == 0, out.stderr
+    args = _recorded(tmp_path)
+    assert args[:2] == ['-m', 'torch.distributed.run'] and args[2:2 + len(expected)] == expected
+    assert args[2 + len(expected):] == ['--nproc_per_node=8', str(ROOT / 'tools' / 'train.py'), 'cfg.py',
+                                        '--launcher', 'pytorch', '--amp', 'MASTER_PORT=']
+    out = run_script('dist_test.sh', ['cfg.py', 'w.pth', '2'], full, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _recorded(tmp_path)[2 + len(expected):-1] == ['--nproc_per_node=2', str(ROOT / 'tools' / 'test.py'),
+                                                         'cfg.py', 'w.pth', '--launcher', 'pytorch']
+
+
+def test_bad_node_rank_is_one_clear_error(tmp_path, recorder):
+    out = run_script('dist_train.sh', ['cfg.py', '1'], {**os.environ, 'PYTHON': str(recorder), 'NNODES': '2',
+                                                       'NODE_RANK': '2'}, tmp_path)
+    assert out.returncode == 2 and 'NODE_RANK=2 but NNODES=2' in out.stderr
+    assert not (tmp_path / 'args').exists()
+
+
+def test_slurm_scripts_run_srun_with_mmengines_slurm_launcher(tmp_path, recorder):
+    env = {**os.environ, 'PATH': f'{tmp_path / "bin"}:{os.environ["PATH"]}', 'PYTHON': sys.executable,
+           'GPUS': '16', 'PORT': '29777', 'SRUN_ARGS': '--time=1:00:00 --qos=high'}
+    out = run_script('slurm_train.sh', ['gpu', 'vfm', 'cfg.py', 'work', '--amp'], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _recorded(tmp_path) == [
+        '-p', 'gpu', '--job-name=vfm', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5',
+        '--kill-on-bad-exit=1', '--time=1:00:00', '--qos=high', sys.executable, '-u',
+        str(ROOT / 'tools' / 'train.py'), 'cfg.py', '--work-dir', 'work', '--launcher', 'slurm', '--amp',
+        'MASTER_PORT=29777']
+    env.update(GPUS='2', SRUN_ARGS='')
+    out = run_script('slurm_test.sh', ['gpu', 'vfm', 'cfg.py', 'w.pth', '--dump', 'p.pkl'], env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert _recorded(tmp_path)[2:6] == ['--job-name=vfm', '--gres=gpu:2', '--ntasks=2', '--ntasks-per-node=2']
+    assert _recorded(tmp_path)[-8:] == [str(ROOT / 'tools' / 'test.py'), 'cfg.py', 'w.pth', '--launcher', 'slurm',
+                                        '--dump', 'p.pkl', 'MASTER_PORT=29777']

@@ -1,29 +1,50 @@
-"""Throughput, train-step time and peak memory of VideoFM's VideoViT next to mmaction2's VisionTransformer.
+"""Throughput, train-step time, FLOP utilisation and peak memory of VideoFM's models next to the reference
+implementations, in one run.
 
-Both encoders are built with the same sizes and initialisation (mmaction2's gets ``init_weights()``) and run
-on the same clips, each model and each phase (forward, train step) in its own fresh subprocess so that peak
-memory and thread state never mix. Progress goes to stderr; the JSON result goes to stdout (and to ``--out``).
-Timings on a shared machine are noisy: use ``--rounds`` (models run alternately, fastest round kept), compare
-the ``*_best`` ratios (fastest iterations) as well, and prefer ``--threads 1`` when other processes hold the
-cores (busy-waiting OpenMP threads make oversubscribed runs erratic).
+Phases (``--phases``, comma separated; ``--train`` / ``--pretrain`` / ``--umt`` add theirs):
+
+* ``forward``: ``VideoViT`` vs mmaction2's ``VisionTransformer`` (same sizes and initialisation), ``model.eval()``
+  under ``torch.no_grad()``; ``clips_per_s = batch / median(iteration seconds)``.
+* ``train``: fine-tune step of the same two encoders: forward + cross-entropy on a ``Linear(C, 400)`` head +
+  backward + AdamW step (``fused=True`` on CUDA).
+* ``pretrain_dual`` / ``pretrain_v1``: a VideoMAE V2 pretraining step (encoder tube mask .9, decoder, pixel loss,
+  backward, AdamW) with dual masking (decoder running-cell mask .5) / encoder-only masking (VideoMAE v1: every
+  hidden token decoded). VideoFM's ``VideoMAEv2Pretrainer`` (masks drawn on the device inside the step) vs a
+  faithful re-implementation of the official model and training step (``official``, see
+  ``benchmark_pretrain.py``; masks drawn outside the timed step, as the official data pipeline does).
+* ``umt``: a UMT stage-1 step of VideoFM's ``UMTPretrainer`` (student ``umt-base`` / ``umt-large`` at
+  ``--umt-frames``, tubelet 1): the frozen CLIP teacher's forward on the full clip is part of the step and of its
+  FLOPs. No reference in the same run (the official code is not importable here).
+
+Each (implementation, phase) runs in its own fresh subprocess so that peak memory and thread state never mix;
+``--rounds`` alternates them and keeps the fastest round. Progress goes to stderr; the JSON goes to stdout (and
+``--out``). Timings on a shared machine are noisy: compare the ``*_best`` ratios (fastest iterations) as well, and
+prefer ``--threads 1`` when other processes hold the cores (busy-waiting OpenMP threads make oversubscribed runs
+erratic).
 
 Example (from the repository root, nothing installed)::
 
-    python tools/analysis/benchmark.py --arch base --frames 16 --img 224 --iters 3 --warmup 1
-    python tools/analysis/benchmark.py --arch small --frames 8 --img 112 --train --device cuda --dtype bf16
+    python tools/analysis/benchmark.py --arch base --frames 16 --img 224 --iters 3 --warmup 1 --train
+    python tools/analysis/benchmark.py --arch base --phases pretrain_dual,pretrain_v1 --threads 1
+    python tools/analysis/benchmark.py --arch giant --img 224 --train --device cuda --dtype bf16 --batch 8 \\
+        --peak-tflops 989 --no-mmaction --compile
 
-Measured:
+Measured per (implementation, phase):
 
-* forward: ``model.eval()`` under ``torch.no_grad()``; ``clips_per_s = batch / median(iteration seconds)``.
-* train step: forward + cross-entropy on a ``Linear(C, 400)`` head + backward + AdamW step (``fused=True``
-  on CUDA); ``step_s`` is the median step time.
-* peak memory: CUDA ``torch.cuda.max_memory_allocated()`` (weights + inputs + activations + optimizer
+* ``median_s`` (and ``step_s``, or ``clips_per_s`` / ``s_per_clip`` for ``forward``), ``min_s``, ``iter_s``;
+* ``peak_mem_mb``: CUDA ``torch.cuda.max_memory_allocated()`` (weights + inputs + activations + optimizer
   state); CPU: the peak resident set size (``ru_maxrss``) minus the resident size right before the model was
-  built, both in the worker's own process.
-* model FLOPs per clip, counted by torch's ``FlopCounterMode`` (see :func:`model_flops`), and model FLOPs
-  utilisation when ``--peak-tflops`` is given (train counts 3x the forward FLOPs).
+  built, both in the worker's own process;
+* ``gflops_per_iter``: the model FLOPs of one iteration (forward, or forward + backward for the training phases,
+  teacher included), counted by ``torch.utils.flop_counter.FlopCounterMode`` in one extra untimed iteration
+  without activation checkpointing or compilation (so recomputation is not counted: model FLOPs, not hardware
+  FLOPs); ``gflops_per_clip`` = that / batch; ``achieved_tflops`` = FLOPs / median time; ``mfu`` =
+  ``achieved_tflops / --peak-tflops`` (e.g. 989 for an H100 / H200 at bf16 dense);
+* ``model`` (top level): the analytic forward FLOPs of the encoder per clip, :func:`model_flops`.
 
-``--dtype bf16`` runs the model under ``torch.autocast(dtype=torch.bfloat16)`` with fp32 weights.
+Options: ``--dtype bf16`` (``torch.autocast(dtype=torch.bfloat16)``, fp32 weights), ``--compile``
+(``torch.compile`` of the model), ``--checkpointing`` (activation checkpointing per block for the training
+phases; mmaction2's ``VisionTransformer`` has none and reports an error entry).
 """
 import argparse
 import json
@@ -40,7 +61,16 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing; workers `import backbones`
     sys.path.insert(0, str(ROOT))
 RESULT_MARKER = 'BENCHMARK_RESULT '
-IMPLS = ('videofm', 'mmaction')
+PHASES = ('forward', 'train', 'pretrain_dual', 'pretrain_v1', 'umt')
+TRAINING_PHASES = ('train', 'pretrain_dual', 'pretrain_v1', 'umt')
+# implementations timed per phase: VideoFM first, then the reference in the same run
+PHASE_IMPLS = {'forward': ('videofm', 'mmaction'), 'train': ('videofm', 'mmaction'),
+               'pretrain_dual': ('videofm', 'official'), 'pretrain_v1': ('videofm', 'official'),
+               'umt': ('videofm',)}
+IMPLS = ('videofm', 'mmaction', 'official')
+# UMT student preset -> its CLIP teacher (timm arch, patch: fed at img * patch / 16 so the grids match, proj)
+UMT_TEACHERS = {'umt-base': dict(arch='vit_base_patch16_clip_224', patch=16, proj_dim=512),
+                'umt-large': dict(arch='vit_large_patch14_clip_224', patch=14, proj_dim=768)}
 
 
 def log(msg: str) -> None:
@@ -50,7 +80,8 @@ def log(msg: str) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--arch', default='base',
-                        help='VideoViT preset (small, base, large, huge, giant, umt-base, umt-large)')
+                        help='VideoViT preset (small, base, large, huge, giant); the umt phase uses umt-large for '
+                             'large and above, else umt-base')
     parser.add_argument('--frames', type=int, default=16, help='clip length T')
     parser.add_argument('--img', type=int, default=224, help='clip height = width')
     parser.add_argument('--batch', type=int, default=1, help='clips per iteration')
@@ -60,24 +91,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default=None, help='default: cuda if available')
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: the usable cores)')
-    parser.add_argument('--train', action='store_true', help='also time a training step')
+    parser.add_argument('--phases', default='forward',
+                        help=f'comma-separated phases to time, from {",".join(PHASES)} (default forward)')
+    parser.add_argument('--train', action='store_true', help='also time the fine-tune step (phase train)')
+    parser.add_argument('--pretrain', action='store_true',
+                        help='also time the pretraining steps (phases pretrain_dual and pretrain_v1)')
+    parser.add_argument('--umt', action='store_true', help='also time the UMT stage-1 step (phase umt)')
+    parser.add_argument('--umt-frames', type=int, default=8, help='clip length of the umt phase (official: 8)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the models')
+    parser.add_argument('--checkpointing', action='store_true',
+                        help='activation checkpointing per block in the training phases')
+    parser.add_argument('--no-flops', action='store_true',
+                        help='skip the extra untimed iteration that counts the FLOPs of each step')
     parser.add_argument('--no-mmaction', action='store_true', help="skip mmaction2's VisionTransformer")
+    parser.add_argument('--no-reference', action='store_true', help='skip every reference implementation')
     parser.add_argument('--peak-tflops', type=float, default=None,
-                        help='peak dense TFLOP/s of the device at --dtype, for model FLOPs utilisation')
+                        help='peak dense TFLOP/s of the device at --dtype, for model FLOPs utilisation '
+                             '(H100 / H200 bf16: 989)')
     parser.add_argument('--rounds', type=int, default=1,
                         help='run the models alternately this many times and keep the fastest round of each '
                              '(for shared machines)')
     parser.add_argument('--out', default=None, help='also write the JSON here')
     parser.add_argument('--_worker', choices=IMPLS, default=None, help=argparse.SUPPRESS)
-    parser.add_argument('--_phase', choices=('forward', 'train'), default='forward', help=argparse.SUPPRESS)
+    parser.add_argument('--_phase', choices=PHASES, default='forward', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for name in ('frames', 'img', 'batch', 'iters', 'rounds'):
+    for name in ('frames', 'img', 'batch', 'iters', 'rounds', 'umt_frames'):
         if getattr(args, name) < 1:
-            parser.error(f'--{name} must be >= 1')
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
         parser.error('--warmup must be >= 0')
     if args.depth is not None and args.depth < 1:
         parser.error('--depth must be >= 1')
+    phases = [p.strip() for p in args.phases.split(',') if p.strip()]
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f'--phases: unknown {unknown}; choose from {",".join(PHASES)}')
+    phases += ['train'] * args.train + ['pretrain_dual', 'pretrain_v1'] * args.pretrain + ['umt'] * args.umt
+    args.phase_list = [p for p in PHASES if p in phases]  # canonical order, no repeats
+    if not args.phase_list:
+        parser.error('no phase to run')
     return args
 
 
@@ -183,12 +235,178 @@ def model_spec(args) -> dict:
     return spec
 
 
-def run_worker(args) -> dict:
-    """Build one model and time one phase in this (fresh) process; returns the measurements."""
-    import backbones  # noqa: F401  (applies the OpenMMLab stack fixes before mmaction is imported)
+def umt_arch(arch: str) -> str:
+    """The UMT student preset timed for ``--arch``: umt-large for large and above, else umt-base."""
+    return 'umt-large' if arch in ('large', 'huge', 'giant', 'umt-large') else 'umt-base'
+
+
+def _adamw(params, cuda: bool, fused: bool = True):
+    """AdamW (.9, .95); ``fused=True`` where this torch supports it on the device (CPU since torch 2.4)."""
+    import torch
+    if fused:
+        try:
+            return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05, fused=True), True
+        except (RuntimeError, TypeError):
+            pass
+    return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05), False
+
+
+def build_task(impl: str, phase: str, args, spec: dict, device):
+    """Build the model(s) and inputs of one (implementation, phase).
+
+    Returns:
+        dict: ``model`` (the module to compile / checkpoint), ``make_step(model) -> callable`` (one timed
+        iteration, returns a tensor to check for finite values), ``set_cp(model, bool)`` or None (activation
+        checkpointing), ``batch`` (clips per iteration), ``info`` (extra result fields).
+    """
     import torch
     import torch.nn.functional as F
-    from contextlib import nullcontext
+
+    cuda = device.type == 'cuda'
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if args.dtype == 'bf16' else None
+
+    def ctx():
+        from contextlib import nullcontext
+        return autocast() if autocast else nullcontext()
+
+    info = {}
+    if phase in ('forward', 'train'):
+        model = _build(impl, spec, args).to(device)
+        x = torch.randn(args.batch, 3, args.frames, args.img, args.img, device=device)
+        set_cp = (lambda m, on: m.set_grad_checkpointing(on)) if impl == 'videofm' else None
+        if phase == 'forward':
+            model.eval()
+
+            def make_step(m):
+                def step():
+                    with torch.no_grad(), ctx():
+                        return m(x)
+                return step
+        else:
+            model.train()
+            head = torch.nn.Linear(spec['embed_dim'], 400).to(device)
+            optimizer = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=1e-4,
+                                          weight_decay=0.05, fused=cuda)
+            labels = torch.randint(0, 400, (args.batch,), device=device)
+            info['fused_adamw'] = cuda
+
+            def make_step(m):
+                def step():
+                    optimizer.zero_grad(set_to_none=True)
+                    with ctx():
+                        logits = head(m(x))
+                    loss = F.cross_entropy(logits.float(), labels)
+                    loss.backward()
+                    optimizer.step()
+                    return loss.detach()
+                return step
+        return dict(model=model, make_step=make_step, set_cp=set_cp, batch=args.batch, info=info)
+
+    if phase in ('pretrain_dual', 'pretrain_v1'):
+        from backbones.masking import make_mask
+        from backbones.videomae_v2 import DECODER_PRESETS
+        dual = phase == 'pretrain_dual'
+        x = torch.randn(args.batch, 3, args.frames, args.img, args.img, device=device)
+        if impl == 'videofm':
+            from backbones import VideoMAEv2Pretrainer
+            model = VideoMAEv2Pretrainer(
+                encoder=dict(img_size=args.img, num_frames=args.frames, patch_size=spec['patch_size'],
+                             tubelet_size=spec['tubelet_size'], embed_dim=spec['embed_dim'], depth=spec['depth'],
+                             num_heads=spec['num_heads'], mlp_ratio=spec['mlp_ratio']),
+                decoder_dim=DECODER_PRESETS[args.arch][0], decoder_heads=DECODER_PRESETS[args.arch][1],
+                decoder_mask=dict(kind='running_cell', ratio=0.5) if dual else None).to(device).train()
+            optimizer, info['fused_adamw'] = _adamw(model.parameters(), cuda)
+
+            def make_step(m):
+                def step():
+                    with ctx():
+                        loss = m(x, mode='loss')['loss_pix']
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    return loss.detach()
+                return step
+
+            def set_cp(m, on):
+                m.encoder.set_grad_checkpointing(on)
+                m.decoder.with_cp = on
+            return dict(model=model, make_step=make_step, set_cp=set_cp, batch=args.batch, info=info)
+        from benchmark_pretrain import OfficialPretrainModel, official_loss, official_targets
+        model = OfficialPretrainModel(spec, args.frames, args.img, *DECODER_PRESETS[args.arch]).to(device).train()
+        optimizer, info['fused_adamw'] = _adamw(model.parameters(), cuda, fused=False)  # official: default AdamW
+        grid = (args.frames // spec['tubelet_size'], args.img // spec['patch_size'], args.img // spec['patch_size'])
+        gen = torch.Generator(device='cpu').manual_seed(0)
+        # drawn on the host, as the official data pipeline does
+        mask = make_mask('tube', args.batch, grid, 0.9, device='cpu', generator=gen).to(device)
+        dec = make_mask('running_cell', args.batch, grid, 0.5, device='cpu', generator=gen).to(device) if dual else None
+
+        def make_step(m):
+            def step():
+                patches = official_targets(x, spec['patch_size'], spec['tubelet_size'])
+                with ctx():
+                    outputs = m(x, mask, dec)
+                    loss = official_loss(outputs, patches, mask, dec)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                return loss.detach()
+            return step
+
+        def set_cp(m, on):
+            m.with_cp = on
+        return dict(model=model, make_step=make_step, set_cp=set_cp, batch=args.batch, info=info)
+
+    if phase == 'umt':
+        from backbones.umt import UMTPretrainer
+        student = umt_arch(args.arch)
+        teacher = UMT_TEACHERS[student]
+        depth_kw = {} if args.depth is None else dict(depth=args.depth)
+        align = min(6, args.depth or 6)
+        t_img = args.img * teacher['patch'] // 16
+        logging.disable(logging.WARNING)  # the random-teacher warning: expected here
+        try:
+            model = UMTPretrainer(encoder=dict(arch=student, img_size=args.img, num_frames=args.umt_frames,
+                                               **depth_kw),
+                                  teacher=dict(type='CLIPTeacher', arch=teacher['arch'], img_size=t_img,
+                                               proj_dim=teacher['proj_dim'], **depth_kw),
+                                  num_align_layers=align).to(device).train()
+        finally:
+            logging.disable(logging.NOTSET)
+        model.teacher.to(device)
+        optimizer, info['fused_adamw'] = _adamw(model.parameters(), cuda)
+        x = torch.randn(args.batch, 3, args.umt_frames, args.img, args.img, device=device)
+        info.update(student=student, teacher=teacher['arch'], teacher_img=t_img, frames=args.umt_frames,
+                    teacher_params=sum(p.numel() for p in model.teacher.parameters()))
+
+        def make_step(m):
+            def step():
+                with ctx():
+                    loss = m(x, mode='loss')['loss_align']
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                return loss.detach()
+            return step
+
+        def set_cp(m, on):
+            m.encoder.set_grad_checkpointing(on)
+        return dict(model=model, make_step=make_step, set_cp=set_cp, batch=args.batch, info=info)
+    raise ValueError(f'unknown phase {phase!r}')
+
+
+def count_flops(step) -> float:
+    """FLOPs of one call of ``step`` (forward, and backward when it runs one), by ``FlopCounterMode``."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+def run_worker(args) -> dict:
+    """Build one (implementation, phase) and time it in this (fresh) process; returns the measurements."""
+    import backbones  # noqa: F401  (applies the OpenMMLab stack fixes before mmaction is imported)
+    import torch
 
     impl, phase = args._worker, args._phase
     device = torch.device(args.device)
@@ -204,37 +422,31 @@ def run_worker(args) -> dict:
         if cuda:
             torch.cuda.synchronize(device)
 
-    _model_class(impl)  # import first: the baseline below must not count module imports
+    if phase in ('forward', 'train'):
+        _model_class(impl)  # import first: the baseline below must not count module imports
+    if impl == 'official':
+        import benchmark_pretrain  # noqa: F401
+    if phase == 'umt':
+        import timm  # noqa: F401
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     rss_before_kb = _current_rss_kb()
-    model = _build(impl, spec, args).to(device)
+    from contextlib import nullcontext
+    with torch.device(device) if cuda else nullcontext():  # initialise on the GPU (ViT-g: seconds, not minutes)
+        task = build_task(impl, phase, args, spec, device)
+    model = task['model']
     n_params = sum(p.numel() for p in model.parameters())
-    x = torch.randn(args.batch, 3, args.frames, args.img, args.img, device=device)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == 'bf16' else nullcontext())
+    flops = None
+    if not args.no_flops:
+        flops = count_flops(task['make_step'](model))  # one extra, untimed iteration: model FLOPs
+        log(f'{impl} {phase}: {flops / 1e9:.2f} GFLOP per iteration (counted)')
+    if args.checkpointing and phase in TRAINING_PHASES:
+        if task['set_cp'] is None:
+            raise NotImplementedError(f'{impl} has no activation checkpointing')
+        task['set_cp'](model, True)
+    timed = torch.compile(model) if args.compile else model
+    step = task['make_step'](timed)
     times = []
-    if phase == 'forward':
-        model.eval()
-
-        def step():
-            with torch.no_grad(), autocast:
-                return model(x)
-    else:
-        model.train()
-        head = torch.nn.Linear(spec['embed_dim'], 400).to(device)
-        params = list(model.parameters()) + list(head.parameters())
-        optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05, fused=cuda)
-        labels = torch.randint(0, 400, (args.batch,), device=device)
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                logits = head(model(x))
-            loss = F.cross_entropy(logits.float(), labels)
-            loss.backward()
-            optimizer.step()
-            return loss
-
     for i in range(args.warmup + args.iters):
         sync()
         start = time.perf_counter()
@@ -254,15 +466,24 @@ def run_worker(args) -> dict:
         import resource
         peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before_kb) / 1024
     median = statistics.median(times)
-    result = dict(impl=impl, phase=phase, params=n_params, threads=threads,
+    batch = task['batch']
+    result = dict(impl=impl, phase=phase, params=n_params, threads=threads, batch=batch,
                   iter_s=[round(t, 5) for t in times], median_s=median, mean_s=statistics.fmean(times),
                   min_s=min(times), peak_mem_mb=peak_mb, spec=spec, torch=torch.__version__,
-                  device_name=torch.cuda.get_device_name(device) if cuda else _cpu_name())
+                  device_name=torch.cuda.get_device_name(device) if cuda else _cpu_name(),
+                  compiled=bool(args.compile), checkpointing=bool(args.checkpointing and phase in TRAINING_PHASES),
+                  **task['info'])
+    if flops is not None:
+        result.update(gflops_per_iter=flops / 1e9, gflops_per_clip=flops / 1e9 / batch,
+                      achieved_tflops=flops / median / 1e12)
+        if args.peak_tflops:
+            result['mfu'] = result['achieved_tflops'] / args.peak_tflops
     if phase == 'forward':
-        result['clips_per_s'] = args.batch / median
-        result['s_per_clip'] = median / args.batch
+        result['clips_per_s'] = batch / median
+        result['s_per_clip'] = median / batch
     else:
         result['step_s'] = median
+        result['clips_per_s'] = batch / median
     return result
 
 
@@ -282,7 +503,12 @@ def _worker_cmd(args, impl: str, phase: str) -> list:
     cmd = [sys.executable, str(Path(__file__).resolve()), '--_worker', impl, '--_phase', phase,
            '--arch', args.arch, '--frames', str(args.frames), '--img', str(args.img),
            '--batch', str(args.batch), '--iters', str(args.iters), '--warmup', str(args.warmup),
-           '--dtype', args.dtype, '--device', args.device]
+           '--dtype', args.dtype, '--device', args.device, '--umt-frames', str(args.umt_frames)]
+    for flag in ('compile', 'checkpointing', 'no_flops'):
+        if getattr(args, flag):
+            cmd.append('--' + flag.replace('_', '-'))
+    if args.peak_tflops:
+        cmd += ['--peak-tflops', str(args.peak_tflops)]
     if args.depth is not None:
         cmd += ['--depth', str(args.depth)]
     if args.threads is not None:
@@ -315,6 +541,61 @@ def _ratio(a, b):
     return a / b if a and b else None
 
 
+ENTRY_KEYS = ('clips_per_s', 's_per_clip', 'step_s', 'median_s', 'mean_s', 'min_s', 'iter_s', 'round_median_s',
+              'peak_mem_mb', 'batch', 'gflops_per_iter', 'gflops_per_clip', 'achieved_tflops', 'mfu', 'fused_adamw',
+              'compiled', 'checkpointing', 'student', 'teacher', 'teacher_img', 'frames', 'teacher_params')
+
+
+def _entry(run: dict) -> dict:
+    return {k: run[k] for k in ENTRY_KEYS if k in run} if 'error' not in run else run
+
+
+def _get(report: dict, impl: str, phase: str, key: str):
+    return report.get(impl, {}).get(phase, {}).get(key)
+
+
+def ratios(report: dict, phases) -> dict:
+    """Speed-ups (> 1: the first named is faster) and memory ratios between the entries of ``report``."""
+    ratio = {}
+    if 'mmaction' in report:
+        ratio.update(
+            forward_speedup=_ratio(_get(report, 'videofm', 'forward', 'clips_per_s'),
+                                   _get(report, 'mmaction', 'forward', 'clips_per_s')),
+            forward_speedup_best=_ratio(_get(report, 'mmaction', 'forward', 'min_s'),
+                                        _get(report, 'videofm', 'forward', 'min_s')),
+            forward_mem=_ratio(_get(report, 'videofm', 'forward', 'peak_mem_mb'),
+                               _get(report, 'mmaction', 'forward', 'peak_mem_mb')),
+            same_param_count=report['videofm'].get('params') == report['mmaction'].get('params'))
+        if 'train' in phases:
+            ratio['train_speedup'] = _ratio(_get(report, 'mmaction', 'train', 'step_s'),
+                                            _get(report, 'videofm', 'train', 'step_s'))
+            ratio['train_speedup_best'] = _ratio(_get(report, 'mmaction', 'train', 'min_s'),
+                                                 _get(report, 'videofm', 'train', 'min_s'))
+            ratio['train_mem'] = _ratio(_get(report, 'videofm', 'train', 'peak_mem_mb'),
+                                        _get(report, 'mmaction', 'train', 'peak_mem_mb'))
+    pairs = {  # name: (slower (impl, phase), faster (impl, phase))
+        'pretrain_dual_vs_official_v1': (('official', 'pretrain_v1'), ('videofm', 'pretrain_dual')),
+        'pretrain_dual_vs_v1': (('videofm', 'pretrain_v1'), ('videofm', 'pretrain_dual')),
+        'pretrain_dual_vs_official_dual': (('official', 'pretrain_dual'), ('videofm', 'pretrain_dual')),
+        'pretrain_v1_vs_official_v1': (('official', 'pretrain_v1'), ('videofm', 'pretrain_v1')),
+        'official_dual_vs_official_v1': (('official', 'pretrain_v1'), ('official', 'pretrain_dual')),
+    }
+    for name, ((i1, p1), (i2, p2)) in pairs.items():
+        slow, fast = _get(report, i1, p1, 'step_s'), _get(report, i2, p2, 'step_s')
+        if slow and fast:
+            ratio[name] = slow / fast
+            ratio[name + '_best'] = _ratio(_get(report, i1, p1, 'min_s'), _get(report, i2, p2, 'min_s'))
+            ratio[name + '_mem'] = _ratio(_get(report, i2, p2, 'peak_mem_mb'), _get(report, i1, p1, 'peak_mem_mb'))
+    if ratio:
+        ratio['note'] = ('speed-up = reference (or slower variant) step time / VideoFM step time from median times '
+                         '(>1: VideoFM / the named variant faster); *_best from the fastest iterations (more '
+                         'robust on a shared machine); *mem = VideoFM / reference peak memory; '
+                         'pretrain_dual_vs_official_v1: VideoFM dual masking vs the official encoder-only '
+                         'recipe (issue target >= 1.5x on CPU); pretrain_dual_vs_v1: the paper\'s dual vs '
+                         'encoder-only comparison within one implementation (paper: 1.79x on GPU)')
+    return ratio
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args._worker is not None:
@@ -325,8 +606,9 @@ def main(argv=None) -> int:
     if args.device is None:
         import torch
         args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    phases = ['forward'] + (['train'] if args.train else [])
-    impls = ['videofm'] + ([] if args.no_mmaction else ['mmaction'])
+    phases = args.phase_list
+    skip = set(IMPLS[1:]) if args.no_reference else ({'mmaction'} if args.no_mmaction else set())
+    jobs = [(impl, phase) for phase in phases for impl in PHASE_IMPLS[phase] if impl not in skip]
     load_before = os.getloadavg() if hasattr(os, 'getloadavg') else None
     threads = args.threads or usable_cores()
     if args.device == 'cpu' and load_before and threads > 1 and load_before[0] >= usable_cores():
@@ -335,29 +617,28 @@ def main(argv=None) -> int:
         log(f'load average {load_before[0]:.1f} >= {usable_cores()} cores: other processes compete for '
             f'the CPU, so {threads} torch threads oversubscribe it and timings will be erratic; '
             'consider --threads 1')
-    # rounds alternate the models (videofm, mmaction, videofm, ...) so that a burst of outside load hits both;
-    # each model keeps its fastest round (lowest median)
-    rounds = {impl: {phase: [] for phase in phases} for impl in impls}
+    # rounds alternate the implementations (videofm, reference, videofm, ...) so that a burst of outside load
+    # hits both; each keeps its fastest round (lowest median)
+    rounds = {job: [] for job in jobs}
     for r in range(args.rounds):
         if args.rounds > 1:
             log(f'round {r + 1}/{args.rounds}')
-        for phase in phases:
-            for impl in impls:
-                rounds[impl][phase].append(_run_in_subprocess(args, impl, phase))
-    runs = {impl: {phase: _fastest(rounds[impl][phase]) for phase in phases} for impl in impls}
+        for job in jobs:
+            rounds[job].append(_run_in_subprocess(args, *job))
+    runs = {job: _fastest(results) for job, results in rounds.items()}
 
-    ok = [r for per_impl in runs.values() for r in per_impl.values() if 'error' not in r]
+    ok = [r for r in runs.values() if 'error' not in r]
     if not ok:
-        print(json.dumps(dict(error='every worker failed', runs=runs), indent=2))
+        print(json.dumps(dict(error='every worker failed', runs={f'{i} {p}': r for (i, p), r in runs.items()}),
+                         indent=2))
         return 1
     spec = ok[0]['spec']
     flops = model_flops(spec, args.frames, args.img)
-    flops_per_clip = flops['gflops'] * 1e9
-
     report = dict(
         config=dict(arch=args.arch, frames=args.frames, img=args.img, batch=args.batch, depth=spec['depth'],
                     dtype=args.dtype, device=args.device, iters=args.iters, warmup=args.warmup,
-                    threads=ok[0]['threads'], rounds=args.rounds,
+                    threads=ok[0]['threads'], rounds=args.rounds, phases=phases, compile=args.compile,
+                    checkpointing=args.checkpointing, peak_tflops=args.peak_tflops, umt_frames=args.umt_frames,
                     timing='median over the timed iterations of the fastest round'),
         env=dict(torch=ok[0]['torch'], device_name=ok[0]['device_name'], python=platform.python_version(),
                  usable_cores=usable_cores(),
@@ -366,42 +647,14 @@ def main(argv=None) -> int:
         model=dict(spec=spec, tokens=flops['tokens'], gmacs_per_clip=flops['gmacs'],
                    gflops_per_clip=flops['gflops'], gmacs_by_part=flops['gmacs_by_part']),
     )
-    for impl in impls:
-        entry = {}
-        fwd = runs[impl]['forward']
-        entry['forward'] = ({k: fwd[k] for k in ('clips_per_s', 's_per_clip', 'median_s', 'mean_s', 'min_s',
-                                                   'iter_s', 'round_median_s', 'peak_mem_mb')}
-                            if 'error' not in fwd else fwd)
-        if 'error' not in fwd:
-            entry['params'] = fwd['params']
-            entry['forward']['achieved_tflops'] = flops_per_clip * fwd['clips_per_s'] / 1e12
-            if args.peak_tflops:
-                entry['forward']['mfu'] = entry['forward']['achieved_tflops'] / args.peak_tflops
-        if args.train:
-            tr = runs[impl]['train']
-            keys = ('step_s', 'median_s', 'mean_s', 'min_s', 'iter_s', 'round_median_s', 'peak_mem_mb')
-            entry['train'] = {k: tr[k] for k in keys} if 'error' not in tr else tr
-            if 'error' not in tr:
-                entry['train']['achieved_tflops'] = 3 * flops_per_clip * args.batch / tr['step_s'] / 1e12
-                if args.peak_tflops:
-                    entry['train']['mfu'] = entry['train']['achieved_tflops'] / args.peak_tflops
-        report[impl] = entry
-
-    if 'mmaction' in report:
-        vf, mm = report['videofm'], report['mmaction']
-        ratio = dict(
-            forward_speedup=_ratio(vf['forward'].get('clips_per_s'), mm['forward'].get('clips_per_s')),
-            forward_speedup_best=_ratio(mm['forward'].get('min_s'), vf['forward'].get('min_s')),
-            forward_mem=_ratio(vf['forward'].get('peak_mem_mb'), mm['forward'].get('peak_mem_mb')),
-            same_param_count=vf.get('params') == mm.get('params'))
-        if args.train:
-            ratio['train_speedup'] = _ratio(mm['train'].get('step_s'), vf['train'].get('step_s'))
-            ratio['train_speedup_best'] = _ratio(mm['train'].get('min_s'), vf['train'].get('min_s'))
-            ratio['train_mem'] = _ratio(vf['train'].get('peak_mem_mb'), mm['train'].get('peak_mem_mb'))
-        ratio['note'] = ('speedup = VideoFM / mmaction2 throughput from median times (>1: VideoFM faster), '
-                         '*_best from the fastest iterations (more robust on a shared machine); '
-                         'mem = VideoFM / mmaction2 peak memory')
-        report['ratio'] = ratio
+    for (impl, phase), run in runs.items():
+        entry = report.setdefault(impl, {})
+        entry[phase] = _entry(run)
+        if 'error' not in run and phase in ('forward', 'train'):
+            entry['params'] = run['params']
+        elif 'error' not in run:
+            entry.setdefault('params_' + phase, run['params'])
+    report['ratio'] = ratios(report, phases)
 
     text = json.dumps(report, indent=2)
     print(text)
@@ -409,7 +662,7 @@ def main(argv=None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + '\n')
         log(f'wrote {args.out}')
-    failed = [f'{impl} {phase}' for impl in runs for phase in runs[impl] if 'error' in runs[impl][phase]]
+    failed = [f'{impl} {phase}' for (impl, phase), run in runs.items() if 'error' in run]
     if failed:
         log(f'failed: {failed}')
         return 1
