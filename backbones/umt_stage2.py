@@ -1,7 +1,8 @@
 """Unmasked Teacher (UMT) stage 2: the masked video encoder + transformers' BERT as a video-language model.
 
-Interface: ``/work/helpers/stage2_interface.md`` (``tokenize``, ``encode_vision``, ``encode_text``, ``fuse``,
-``itm_logits``, ``loss``, ``forward``, ``temperature``). Additions to it (nothing removed or renamed):
+The interface the retrieval and QA tasks build on: ``tokenize`` (texts -> ids, mask), ``encode_vision`` (clip ->
+vision tokens, L2-normalised projected feature), ``encode_text`` (ids -> text tokens, feature), ``fuse`` (text
+tokens cross-attending to vision tokens), ``itm_logits``, ``loss``, ``forward`` and ``temperature``. Details:
 
 * ``encode_vision(video, masked=False, keep_temporal=False)``: ``keep_temporal=True`` returns per-frame features
   (B, T, D) (official ``keep_temporal`` retrieval evaluation: per-frame similarities averaged, see

@@ -1,36 +1,13 @@
 # ActivityNet Captions paragraph retrieval: each video's captions joined into one text; val_1 as test.
 # Official UMT annotation JSON (list of {"video", "caption"}); data roots are variables: override with --cfg-options.
 # Max text length 150 tokens (official max_txt_l): set it in the model (tokenizer.max_length = max_txt_len).
-_base_ = ['./retrieval_pipelines.py']
+_base_ = ['./retrieval_data.py']
 data_root = 'data/anet'
 ann_root = f'{data_root}/annotations'
 video_root = f'{data_root}/videos'
 max_txt_len = 150
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    drop_last=True,  # VTC gathers equal batches from every rank
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='RetrievalDataset', ann_file=f'{ann_root}/anet_ret_train.json', caption_mode='paragraph',
-                 data_prefix=dict(video=video_root), pipeline={{_base_.train_pipeline}}))
-val_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='RetrievalDataset', ann_file=f'{ann_root}/anet_ret_val_1.json', caption_mode='paragraph',
-                 data_prefix=dict(video=video_root), pipeline={{_base_.test_pipeline}}, test_mode=True))
-test_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='RetrievalDataset', ann_file=f'{ann_root}/anet_ret_val_1.json', caption_mode='paragraph',
-                 data_prefix=dict(video=video_root), pipeline={{_base_.test_pipeline}}, test_mode=True))
-# ITC for all pairs, top 128 of every row and column re-scored by the ITM head (tasks/retrieval/loops.py)
-val_cfg = dict(type='RetrievalValLoop', k_test=128)
-test_cfg = dict(type='RetrievalTestLoop', k_test=128)
-val_evaluator = dict(type='RetrievalMetric')
-test_evaluator = val_evaluator
+train_dataloader = dict(dataset=dict(ann_file=f'{ann_root}/anet_ret_train.json', caption_mode='paragraph',
+                                     data_prefix=dict(video=video_root)))
+val_dataloader = dict(dataset=dict(ann_file=f'{ann_root}/anet_ret_val_1.json', caption_mode='paragraph',
+                                   data_prefix=dict(video=video_root)))
+test_dataloader = val_dataloader

@@ -2,7 +2,7 @@
 # Official annotation JSON (list of {"video" | "image", "caption"}); every caption is its own pair; images are
 # 1-frame clips and batches hold one modality (ModalityBatchSampler, the official MetaLoader's role). 4 frames,
 # RandomResizedCrop(224, .5-1) + flip; zero-shot MSR-VTT 1k-A (4 frames) as validation, as the official runs.
-_base_ = ['./msrvtt_ret.py']
+_base_ = ['./corpus_pretrain.py']
 anno_root_pt = 'data/anno_pretrain'
 webvid_root = 'data/webvid'
 cc3m_root = 'data/cc3m'
@@ -12,14 +12,4 @@ train_datasets = [
     dict(type='RetrievalDataset', ann_file=f'{anno_root_pt}/cc3m_train.json', caption_mode='multi',
          data_prefix=dict(img=cc3m_root), pipeline={{_base_.image_train_pipeline}}),
 ]
-train_dataloader = dict(
-    _delete_=True,
-    batch_size=128,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='ModalityBatchSampler'),
-    dataset=dict(type='ConcatDataset', datasets=train_datasets))
-val_dataloader = dict(batch_size=64, dataset=dict(pipeline={{_base_.test_pipeline_u4}}))
-test_dataloader = val_dataloader
+train_dataloader = dict(dataset=dict(datasets=train_datasets))

@@ -4,14 +4,7 @@
 # fp16 (--amp); zero-shot MSR-VTT 1k-A (4 frames) validation every epoch.
 _base_ = ['../../_base_/default_runtime.py', '../../_base_/models/umt_stage2.py',
           '../../_base_/datasets/corpus_25m.py', '../../_base_/schedules/umt_stage2_adamw_cosine.py']
-model = dict(
-    vision=dict(arch='umt2-base', num_frames=4, drop_path_rate=0.1),
-    text=dict(arch='bert-base', pretrained='checkpoints/bert-base-uncased'),
-    tokenizer=dict(path='checkpoints/bert-base-uncased', max_length=32),
-    embed_dim=512,
-    teacher=dict(type='CLIPTeacher', arch='vit_base_patch16_clip_224', img_size=224, proj_dim=512,
-                 checkpoint='checkpoints/clip/ViT-B-16.pt'),
-    init_cfg=dict(type='Pretrained', checkpoint='checkpoints/umt/b16_ptk710_f8_res224.pth'))
+# the model is umt_stage2.py's default: UMT-B, 4 frames, drop path 0.1, BERT-base, CLIP-B/16 teacher
 val_cfg = dict(keep_temporal=True)
 test_cfg = dict(keep_temporal=True)
 default_hooks = dict(checkpoint=dict(interval=1, save_best='retrieval/r_mean', rule='greater', max_keep_ckpts=2))
