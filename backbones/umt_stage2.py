@@ -54,7 +54,6 @@ from .checkpoint import (LoadReport, PartialLoadError, check_load, convert_umt_s
 from .masking import make_mask, mask_to_index, num_visible
 from .pretrained import has_pretrained_cfg, init_from_pretrained
 from .registry import MODELS
-from .text.bert import build_text_encoder, build_tokenizer, mask_tokens, special_token_mask
 from .umt import (align_loss, align_predictions, align_targets, build_align_heads, build_frozen_teacher,
                   teacher_tokens_and_mask)
 from .video_vit import VideoViT, one_clip_per_sample
@@ -163,6 +162,17 @@ def vtm_hard_negatives(sim_v2t: torch.Tensor, video_id: torch.Tensor,
     video_neg = torch.multinomial(w_t2v, 1, generator=generator).squeeze(1)
     text_neg = torch.multinomial(w_v2t, 1, generator=generator).squeeze(1)
     return video_neg, text_neg
+
+
+def _text_api(*names: str) -> tuple:
+    """Functions of :mod:`backbones.text.bert`, imported when a model is built: transformers is the optional
+    ``text`` extra, and ``import backbones`` (every recognition, AVA, TAD and pretraining job) does not need it."""
+    try:
+        from .text import bert
+    except ImportError as err:
+        raise ImportError(f'UMT stage 2 (and retrieval, QA) needs transformers ({err}); install the text extra: '
+                          'pip install -c constraints.txt -e ".[text]"') from err
+    return tuple(getattr(bert, n) for n in names)
 
 
 # --------------------------------------------------------------------------------------------------- model
@@ -274,6 +284,7 @@ class UMTStage2(BaseModel):
         unknown = set(tokenizer) - {'path', 'max_length', 'padding', 'do_lower_case'}
         if unknown:
             raise ValueError(f'tokenizer: unknown keys {sorted(unknown)} (path, max_length, padding, do_lower_case)')
+        build_text_encoder, build_tokenizer = _text_api('build_text_encoder', 'build_tokenizer')
         self.tokenizer = build_tokenizer(tokenizer.get('path'), tokenizer.get('do_lower_case', True))
         self.max_length = int(tokenizer.get('max_length', 32))
         self.padding = tokenizer.get('padding', 'max_length')
@@ -440,6 +451,7 @@ class UMTStage2(BaseModel):
                   generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """MLM corruption of ``input_ids`` (N, L): special tokens never chosen (see
         :func:`backbones.text.mask_tokens`). Returns corrupted ids and labels (-100 = not predicted)."""
+        mask_tokens, special_token_mask = _text_api('mask_tokens', 'special_token_mask')
         special = special_token_mask(input_ids, self._special_ids)
         return mask_tokens(input_ids, special, self.text_encoder.config.vocab_size, self.tokenizer.mask_token_id,
                            self.mlm_prob, generator)

@@ -124,6 +124,49 @@ def test_bert_helpers_reexported_lazily():
     assert out.stdout.strip() == 'True'
 
 
+#: An interpreter without transformers (the Quick start installs VideoFM without the ``text`` extra): the module and
+#: its distribution metadata (what mmaction2 checks before importing its multimodal models) are hidden.
+NO_TRANSFORMERS = """
+import importlib.abc, sys, importlib_metadata
+class _Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == 'transformers' or name.startswith('transformers.'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Hide())
+_dist = importlib_metadata.distribution
+def _no_transformers(name):
+    if name == 'transformers':
+        raise importlib_metadata.PackageNotFoundError(name)
+    return _dist(name)
+importlib_metadata.distribution = _no_transformers
+"""
+
+
+@pytest.mark.slow
+def test_everything_but_the_text_models_works_without_transformers(tmp_path):
+    code = NO_TRANSFORMERS + f"""
+import backbones, tasks
+from backbones.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+init_default_scope('videofm')
+cfg = Config.fromfile({str(ROOT / 'configs/recognition/toy/vit-tiny-p8_scratch_1xb16-8x2x1-10e_toy-motion.py')!r})
+print(type(MODELS.build(cfg.model)).__name__)
+try:
+    MODELS.build(dict(type='UMTStage2', vision=dict(img_size=32, num_frames=2, patch_size=16, tubelet_size=1, embed_dim=32, depth=1,
+                      num_heads=2), text=dict(), tokenizer=dict(path={str(tmp_path / 'vocab.txt')!r}),
+                      mask_ratio=dict(video=0., image=0.)))
+except ImportError as err:
+    print(err)
+"""
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == 'Recognizer3D'
+    assert "UMT stage 2 (and retrieval, QA) needs transformers (No module named 'transformers')" in lines[-1]
+    assert 'pip install -c constraints.txt -e ".[text]"' in lines[-1]
+
+
 # --------------------------------------------------------------------------- pinned, not patched
 def test_numpy_pin_keeps_mmaction_metrics_working():
     """numpy 2.4 removed np.trapz (proposal AUC) and np.in1d (RetrievalRecall): numpy<2.4 is pinned."""

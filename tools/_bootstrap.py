@@ -75,14 +75,48 @@ def load_config(args, data_sections=('train_dataloader', 'val_dataloader', 'test
     return cfg
 
 
+def slurm_dist_env(environ, first_host=None) -> dict:
+    """The ``torch.distributed`` environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``,
+    ``MASTER_PORT``) of a Slurm task, as MMEngine's slurm launcher sets it on GPU nodes: rank ``SLURM_PROCID`` of
+    ``SLURM_NTASKS``, local rank ``SLURM_LOCALID``, master the first host of ``SLURM_NODELIST`` (``scontrol show
+    hostnames``; ``first_host`` overrides) unless ``MASTER_ADDR`` is set, port ``MASTER_PORT`` or 29500.
+
+    Raises:
+        RuntimeError: Not inside a Slurm job step (a variable missing), named.
+    """
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in environ]
+    if missing:
+        raise RuntimeError(f'--launcher slurm outside a Slurm job step: {", ".join(missing)} not set; start the '
+                           'job with tools/slurm_train.sh / slurm_test.sh (srun), or use tools/dist_train.sh')
+    env = dict(RANK=environ['SLURM_PROCID'], WORLD_SIZE=environ['SLURM_NTASKS'],
+               LOCAL_RANK=environ.get('SLURM_LOCALID', '0'), MASTER_PORT=environ.get('MASTER_PORT', '29500'))
+    if 'MASTER_ADDR' in environ:
+        env['MASTER_ADDR'] = environ['MASTER_ADDR']
+    else:
+        import subprocess
+        nodes = environ['SLURM_NODELIST']
+        if first_host is None:
+            try:
+                first_host = subprocess.run(['scontrol', 'show', 'hostnames', nodes], capture_output=True,
+                                            text=True, check=True, timeout=60).stdout.split()[0]
+            except (OSError, subprocess.SubprocessError, IndexError) as err:
+                raise RuntimeError(f'--launcher slurm: cannot find the master host of SLURM_NODELIST={nodes!r} '
+                                   f'with scontrol ({err}); set MASTER_ADDR') from err
+        env['MASTER_ADDR'] = first_host
+    return env
+
+
 def _init_cpu_distributed(cfg) -> None:
-    """MMEngine's ``pytorch`` launcher assumes GPUs: it calls ``torch.cuda.set_device`` and gives DDP
-    ``device_ids=[local_rank]``. On a machine without CUDA we start the (gloo) process group here, which the
-    Runner then keeps, and let DDP wrap the CPU model without device ids."""
+    """MMEngine's ``pytorch`` and ``slurm`` launchers assume GPUs: they call ``torch.cuda.set_device`` and give
+    DDP ``device_ids=[local_rank]``. On a machine without CUDA we start the (gloo) process group here (for Slurm
+    from the task's variables, :func:`slurm_dist_env`), which the Runner then keeps, and let DDP wrap the CPU model
+    without device ids."""
     import torch
     import torch.distributed as dist
     if cfg.launcher == 'none' or torch.cuda.is_available():
         return
+    if cfg.launcher == 'slurm':
+        os.environ.update(slurm_dist_env(os.environ))
     if not dist.is_initialized():
         dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
         dist_cfg['backend'] = 'gloo' if dist_cfg.get('backend', 'nccl') == 'nccl' else dist_cfg['backend']
@@ -94,10 +128,14 @@ def _init_cpu_distributed(cfg) -> None:
 
 def run(cfg, method: str):
     """Build the Runner and call ``runner.<method>()``; tear the process group down afterwards (a live gloo
-    group at interpreter exit can abort the process)."""
+    group at interpreter exit can abort the process), after a barrier on success, so that no rank starts its teardown
+    (and no node's torchrun agent closes the rendezvous store) while another is still in a collective or saving."""
     import torch.distributed as dist
     try:
-        return getattr(build_runner(cfg), method)()
+        result = getattr(build_runner(cfg), method)()
+        if dist.is_available() and dist.is_initialized():
+            dist.barrier()
+        return result
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

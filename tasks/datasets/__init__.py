@@ -11,6 +11,8 @@
 * :mod:`.decoding`: ``CheckedDecordInit`` (container check, local files opened by path: decord segfaults on
   truncated AVIs opened from memory), put in place of ``DecordInit`` by every dataset here.
 * :mod:`.transforms`: pipeline transforms shared by the tasks (``GenerateMask``).
+* :mod:`.json_rows`: ``JsonRowsDataset``, the base of the datasets whose annotation file is a JSON list of objects
+  (retrieval, QA): reading the list, media paths checked, the load-error policy.
 
 Toy datasets that generate their own data live in :mod:`tasks.toy_data`.
 """

@@ -22,63 +22,32 @@ A question whose answer is not in the answer list is not an input error: it is c
 (file, count, first rows) and scored wrong, as the reference does (:class:`tasks.qa.metric.QAAccuracy` reports the
 count again). Unreadable videos are skipped and counted in training and raise in testing.
 """
-import json
 import logging
-import os.path as osp
 from collections import Counter
 from typing import Any, List, Optional, Sequence
 
-from mmaction.datasets import BaseActionDataset
 from mmaction.datasets.msrvtt_datasets import pre_text
 from mmengine.logging import print_log
 
 from backbones.registry import DATASETS
-from tasks.datasets.annotations import AnnotationError, apply_annotation_policy
-from tasks.datasets.decoding import use_checked_decord
-from tasks.datasets.policy import LoadErrorPolicy, sample_name
-from tasks.datasets.skip_log import SkipLog
+from tasks.datasets.annotations import apply_annotation_policy
+from tasks.datasets.json_rows import JsonRowsDataset
+from tasks.datasets.json_rows import short_repr as _short
 from tasks.retrieval.dataset import RetrievalDataset
 from .answers import load_answer_list
 
 __all__ = ['VideoQADataset', 'VideoMCDataset', 'ToyVideoQADataset', 'ToyVideoMCDataset', 'ToyQACaptionDataset']
 
 
-def _short(x: Any, n: int = 120) -> str:
-    s = json.dumps(x, ensure_ascii=False) if isinstance(x, (dict, list, str)) else repr(x)
-    return s if len(s) <= n else s[:n - 3] + '...'
-
-
-class _VideoJsonDataset(BaseActionDataset):
-    """A JSON list of rows with a ``video`` each, read with the bad input policy (shared by the QA datasets)."""
+class _VideoJsonDataset(JsonRowsDataset):
+    """Rows with a ``video`` and the fields the QA datasets need."""
 
     #: Fields every row needs (besides ``video``), for the messages.
     fields = ()
 
-    def __init__(self, ann_file: str, pipeline: Sequence = (), data_prefix: Optional[dict] = None,
-                 check_files: bool = True, on_error: Optional[str] = None, max_consecutive_errors: int = 20,
-                 test_mode: bool = False, **kwargs):
-        self.check_files, self.on_error = check_files, on_error
-        self._policy = LoadErrorPolicy(on_error, max_consecutive_errors)
-        super().__init__(ann_file, pipeline=list(pipeline), data_prefix=dict(data_prefix or {}), test_mode=test_mode,
-                         **kwargs)
-        use_checked_decord(self.pipeline.transforms)
-
     @property
-    def skip_log(self) -> SkipLog:
-        return self._policy.skip_log
-
-    def _read(self) -> list:
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(f'annotation file {self.ann_file} does not exist')
-        try:
-            with open(self.ann_file, 'r', encoding='utf-8') as f:
-                rows = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise AnnotationError(f'{self.ann_file}: not valid UTF-8 JSON ({err})') from err
-        if not isinstance(rows, list):
-            raise AnnotationError(f'{self.ann_file}: expected a JSON list of {{"video", '
-                                  f'{", ".join(repr(f) for f in self.fields)}}} objects, got a {type(rows).__name__}')
-        return rows
+    def row_format(self) -> str:
+        return '{"video", ' + ', '.join(repr(f) for f in self.fields) + '}'
 
     def _video(self, row: Any, where: str, problems: list) -> Optional[str]:
         """The row's video path (prefix joined), or None after recording why the row is bad."""
@@ -86,25 +55,7 @@ class _VideoJsonDataset(BaseActionDataset):
         if missing:
             problems.append((where, 'malformed row', f'missing {", ".join(repr(m) for m in missing)} in {_short(row)}'))
             return None
-        rel = row['video']
-        if not isinstance(rel, str) or not rel:
-            problems.append((where, 'malformed row', f'"video" must be a non-empty string, got {rel!r}'))
-            return None
-        root = self.data_prefix.get('video')
-        path = osp.join(root, rel) if root else rel
-        if self.check_files and '://' not in path and not osp.isfile(path):
-            problems.append((where, 'missing video', f'video file not found: {path}'))
-            return None
-        return path
-
-    def prepare_data(self, idx: int) -> Any:
-        try:
-            data = super().prepare_data(idx)
-        except Exception as err:
-            self._policy.failed(err, sample_name(self.get_data_info(idx)), self.test_mode)
-            return None
-        self._policy.ok()
-        return data
+        return self.media_path(row['video'], where, problems)
 
 
 @DATASETS.register_module()
@@ -143,7 +94,7 @@ class VideoQADataset(_VideoJsonDataset):
         super().__init__(ann_file, pipeline, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        rows = self._read()
+        rows = self.read_rows()
         known = set(self.answer_list) if self.answer_list is not None else None
         problems, data_list, seen_ids = [], [], {}
         self.not_in_answer_list = []
@@ -216,7 +167,7 @@ class VideoMCDataset(_VideoJsonDataset):
     fields = ('caption', 'answer')
 
     def load_data_list(self) -> List[dict]:
-        rows = self._read()
+        rows = self.read_rows()
         problems, data_list, num_options = [], [], None
         for r, row in enumerate(rows, 1):
             where = f'row {r}'

@@ -28,17 +28,12 @@ neither a string nor a list of strings, a missing local file. One :class:`Annota
 skipped and counted in training and raises in testing.
 """
 import hashlib
-import json
-import os.path as osp
 from typing import Any, List, Optional, Sequence
 
-from mmaction.datasets import BaseActionDataset
-
 from backbones.registry import DATASETS
-from tasks.datasets.annotations import AnnotationError, apply_annotation_policy
-from tasks.datasets.decoding import use_checked_decord
-from tasks.datasets.policy import LoadErrorPolicy, sample_name
-from tasks.datasets.skip_log import SkipLog
+from tasks.datasets.annotations import apply_annotation_policy
+from tasks.datasets.json_rows import JsonRowsDataset
+from tasks.datasets.json_rows import short_repr as _short
 
 __all__ = ['RetrievalDataset', 'ToyRetrievalDataset', 'CAPTION_MODES', 'video_hash']
 
@@ -55,7 +50,7 @@ def _clean(text: str) -> str:
 
 
 @DATASETS.register_module()
-class RetrievalDataset(BaseActionDataset):
+class RetrievalDataset(JsonRowsDataset):
     """Video-text pairs from an official-format JSON list (module docstring: modes, bad input).
 
     Example config::
@@ -78,36 +73,20 @@ class RetrievalDataset(BaseActionDataset):
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
+    row_format = '{"video" | "image", "caption"}'
+
     def __init__(self, ann_file: str, pipeline: Sequence = (), caption_mode: str = 'single',
                  data_prefix: Optional[dict] = None, check_files: bool = True, on_error: Optional[str] = None,
                  max_consecutive_errors: int = 20, test_mode: bool = False, **kwargs):
         if caption_mode not in CAPTION_MODES:
             raise ValueError(f'RetrievalDataset: caption_mode must be one of {CAPTION_MODES}, got {caption_mode!r}')
-        self.caption_mode, self.check_files, self.on_error = caption_mode, check_files, on_error
-        self._policy = LoadErrorPolicy(on_error, max_consecutive_errors)
+        self.caption_mode = caption_mode
         self.texts: List[str] = []
         self.txt2vid: List[int] = []
         self.vid2txt: List[List[int]] = []
-        super().__init__(ann_file, pipeline=list(pipeline), data_prefix=dict(data_prefix or {}), test_mode=test_mode,
+        super().__init__(ann_file, pipeline=pipeline, data_prefix=data_prefix, check_files=check_files,
+                         on_error=on_error, max_consecutive_errors=max_consecutive_errors, test_mode=test_mode,
                          **kwargs)
-        use_checked_decord(self.pipeline.transforms)
-
-    @property
-    def skip_log(self) -> SkipLog:
-        return self._policy.skip_log
-
-    def _read(self) -> list:
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(f'annotation file {self.ann_file} does not exist')
-        try:
-            with open(self.ann_file, 'r', encoding='utf-8') as f:
-                rows = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise AnnotationError(f'{self.ann_file}: not valid UTF-8 JSON ({err})') from err
-        if not isinstance(rows, list):
-            raise AnnotationError(f'{self.ann_file}: expected a JSON list of {{"video" | "image", "caption"}} '
-                                  f'objects, got a {type(rows).__name__}')
-        return rows
 
     def _row_texts(self, row: dict) -> Any:
         """The row's texts (list of str), or ``(kind, detail)`` describing why it is bad."""
@@ -133,10 +112,8 @@ class RetrievalDataset(BaseActionDataset):
 
     def load_data_list(self) -> List[dict]:
         """One entry per (media, text) pair (training) or per row (testing); bad rows raise or are dropped."""
-        rows = self._read()
+        rows = self.read_rows()
         self.texts, self.txt2vid, self.vid2txt = [], [], []
-        video_root = self.data_prefix.get('video')
-        image_root = self.data_prefix.get('img', video_root)
         good, problems = [], []
         for r, row in enumerate(rows, 1):
             where = f'row {r}'
@@ -149,15 +126,9 @@ class RetrievalDataset(BaseActionDataset):
                 problems.append((where, *texts))
                 continue
             is_image = 'image' in row
-            rel = row['image'] if is_image else row['video']
-            if not isinstance(rel, str) or not rel:
-                problems.append((where, 'malformed row', f'the media path must be a non-empty string, got {rel!r}'))
-                continue
-            root = image_root if is_image else video_root
-            path = osp.join(root, rel) if root else rel
-            if self.check_files and '://' not in path and not osp.isfile(path):
-                problems.append((where, 'missing video' if not is_image else 'missing image',
-                                 f'{"image" if is_image else "video"} file not found: {path}'))
+            path = self.media_path(row['image'] if is_image else row['video'], where, problems,
+                                   'image' if is_image else 'video')
+            if path is None:
                 continue
             good.append((path, is_image, texts, r))
         apply_annotation_policy(problems, len(rows), self.ann_file, self.on_error)
@@ -176,20 +147,6 @@ class RetrievalDataset(BaseActionDataset):
             else:
                 data_list.extend(dict(info, text=t, text_index=first + k) for k, t in enumerate(texts))
         return data_list
-
-    def prepare_data(self, idx: int) -> Any:
-        try:
-            data = super().prepare_data(idx)
-        except Exception as err:
-            self._policy.failed(err, sample_name(self.get_data_info(idx)), self.test_mode)
-            return None
-        self._policy.ok()
-        return data
-
-
-def _short(x: Any, n: int = 120) -> str:
-    s = json.dumps(x, ensure_ascii=False) if isinstance(x, (dict, list, str)) else repr(x)
-    return s if len(s) <= n else s[:n - 3] + '...'
 
 
 @DATASETS.register_module()

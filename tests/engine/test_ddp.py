@@ -14,7 +14,8 @@
   per process): every one of the 8 losses agrees to 1.3e-7 relative and the final weights to 1.2e-7 absolute;
   the test allows 1e-5 for both (100x that, still far below what one shifted sample, a rank's own dropout mask or
   a summed instead of averaged gradient gives: > 1e-3).
-* Testing (``tools/dist_test.sh`` with 2 processes) on a validation set of 15 clips: ``DefaultSampler`` pads the
+* Testing (``tools/dist_test.sh`` with 2 processes, and ``tools/test.py --launcher slurm`` as 2 Slurm tasks on
+  the CPU) on a validation set of 15 clips: ``DefaultSampler`` pads the
   second rank with a repeat of clip 0; the dumped predictions are the 15 of one process, in the same order, and the
   accuracy is the same.
 * Metrics: mmaction2's ``AccMetric`` and VideoFM's ``AVAFrameMAP`` and ``TADmAP``, fed per rank by
@@ -227,7 +228,20 @@ def test_two_process_ddp_matches_one_process_and_tests_each_clip_once(tmp_path, 
     log2 = _check(subprocess.run(['bash', ROOT / 'tools/dist_test.sh', cfg1, ckpt, '2', '--work-dir', two / 'test',
                                   '--dump', tmp_path / 'two.pkl'], cwd=tmp_path, capture_output=True, text=True,
                                  timeout=1800, env=_env(PORT=str(_free_port()))), 'dist_test.sh')
-    d1, d2 = (pickle.loads((tmp_path / f'{n}.pkl').read_bytes()) for n in ('one', 'two'))
+    # the same through MMEngine's slurm launcher: two tasks as srun starts them (SLURM_* variables), on the CPU
+    slurm_port = str(_free_port())
+    tasks = [subprocess.Popen([sys.executable, ROOT / 'tools/test.py', cfg1, ckpt, '--launcher', 'slurm',
+                               '--work-dir', two / 'slurm', '--dump', tmp_path / 'slurm.pkl'], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_env(SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS='2',
+                                       SLURM_NODELIST='localhost', MASTER_ADDR='127.0.0.1', MASTER_PORT=slurm_port))
+             for rank in (0, 1)]
+    log3 = [_check(p, f'test.py --launcher slurm task {rank}') for rank, p in enumerate(tasks)][0]
+    assert re.findall(r'acc/top1: ([0-9.]+)', log3)[-1] == re.findall(r'acc/top1: ([0-9.]+)', log2)[-1]
+    d1, d2, d3 = (pickle.loads((tmp_path / f'{n}.pkl').read_bytes()) for n in ('one', 'two', 'slurm'))
+    assert len(d3) == TOY['num_val']
+    np.testing.assert_allclose(np.stack([np.asarray(d['pred_score']) for d in d3]),
+                               np.stack([np.asarray(d['pred_score']) for d in d2]), rtol=0, atol=1e-6)
     assert len(d1) == len(d2) == TOY['num_val']
     s1 = np.stack([np.asarray(d['pred_score']) for d in d1])
     s2 = np.stack([np.asarray(d['pred_score']) for d in d2])

@@ -113,3 +113,20 @@ def test_slurm_scripts_run_srun_with_mmengines_slurm_launcher(tmp_path, recorder
     assert _recorded(tmp_path)[2:6] == ['--job-name=vfm', '--gres=gpu:2', '--ntasks=2', '--ntasks-per-node=2']
     assert _recorded(tmp_path)[-8:] == [str(ROOT / 'tools' / 'test.py'), 'cfg.py', 'w.pth', '--launcher', 'slurm',
                                         '--dump', 'p.pkl', 'MASTER_PORT=29777']
+
+
+def test_slurm_dist_env_maps_the_task_variables_for_cpu_nodes(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / 'tools'))
+    from _bootstrap import slurm_dist_env
+    task = dict(SLURM_PROCID='5', SLURM_NTASKS='8', SLURM_LOCALID='1', SLURM_NODELIST='cn[03-06]')
+    assert slurm_dist_env(task, first_host='cn03') == dict(RANK='5', WORLD_SIZE='8', LOCAL_RANK='1',
+                                                           MASTER_ADDR='cn03', MASTER_PORT='29500')
+    # MASTER_ADDR / MASTER_PORT already set (slurm_train.sh sets the port) win over the node list and the default
+    env = slurm_dist_env({**task, 'MASTER_ADDR': '10.0.0.7', 'MASTER_PORT': '29777'})
+    assert (env['MASTER_ADDR'], env['MASTER_PORT']) == ('10.0.0.7', '29777')
+    with pytest.raises(RuntimeError, match='SLURM_PROCID, SLURM_NTASKS not set'):
+        slurm_dist_env(dict(SLURM_NODELIST='cn03'))
+    # no scontrol on PATH: the error names the node list and says to set MASTER_ADDR
+    monkeypatch.setenv('PATH', str(tmp_path))
+    with pytest.raises(RuntimeError, match="SLURM_NODELIST='cn\\[03-06\\]'.*set MASTER_ADDR"):
+        slurm_dist_env(task)

@@ -251,6 +251,20 @@ def _adamw(params, cuda: bool, fused: bool = True):
     return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05), False
 
 
+def _loss_dict_step(x, key: str, optimizer, ctx):
+    """``make_step`` of a model whose ``m(x, mode='loss')`` returns its losses: ``loss[key]``, backward, AdamW."""
+    def make_step(m):
+        def step():
+            with ctx():
+                loss = m(x, mode='loss')[key]
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return loss.detach()
+        return step
+    return make_step
+
+
 def build_task(impl: str, phase: str, args, spec: dict, device):
     """Build the model(s) and inputs of one (implementation, phase).
 
@@ -317,20 +331,11 @@ def build_task(impl: str, phase: str, args, spec: dict, device):
                 decoder_mask=dict(kind='running_cell', ratio=0.5) if dual else None).to(device).train()
             optimizer, info['fused_adamw'] = _adamw(model.parameters(), cuda)
 
-            def make_step(m):
-                def step():
-                    with ctx():
-                        loss = m(x, mode='loss')['loss_pix']
-                    loss.backward()
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    return loss.detach()
-                return step
-
             def set_cp(m, on):
                 m.encoder.set_grad_checkpointing(on)
                 m.decoder.with_cp = on
-            return dict(model=model, make_step=make_step, set_cp=set_cp, batch=args.batch, info=info)
+            return dict(model=model, make_step=_loss_dict_step(x, 'loss_pix', optimizer, ctx), set_cp=set_cp,
+                        batch=args.batch, info=info)
         from benchmark_pretrain import OfficialPretrainModel, official_loss, official_targets
         model = OfficialPretrainModel(spec, args.frames, args.img, *DECODER_PRESETS[args.arch]).to(device).train()
         optimizer, info['fused_adamw'] = _adamw(model.parameters(), cuda, fused=False)  # official: default AdamW
@@ -378,19 +383,10 @@ def build_task(impl: str, phase: str, args, spec: dict, device):
         info.update(student=student, teacher=teacher['arch'], teacher_img=t_img, frames=args.umt_frames,
                     teacher_params=sum(p.numel() for p in model.teacher.parameters()))
 
-        def make_step(m):
-            def step():
-                with ctx():
-                    loss = m(x, mode='loss')['loss_align']
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                return loss.detach()
-            return step
-
         def set_cp(m, on):
             m.encoder.set_grad_checkpointing(on)
-        return dict(model=model, make_step=make_step, set_cp=set_cp, batch=args.batch, info=info)
+        return dict(model=model, make_step=_loss_dict_step(x, 'loss_align', optimizer, ctx), set_cp=set_cp,
+                    batch=args.batch, info=info)
     raise ValueError(f'unknown phase {phase!r}')
 
 
