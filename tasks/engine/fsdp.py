@@ -17,7 +17,8 @@ here) and on GPUs with NCCL, and its state dicts go to ``torch.distributed.check
   of the optimiser state; the UMT stage-1 CLIP teacher is not a submodule at all. Options: bf16 mixed precision
   (``MixedPrecisionPolicy``: bf16 parameters in compute, fp32 gradient reduction, fp32 sharded master weights;
   the forward runs under ``torch.autocast`` in bf16 too, for modules outside the sharded tree such as the teacher;
-  evaluation loops that call model methods directly instead of ``val_step`` must autocast themselves),
+  evaluation loops that call model methods directly instead of ``val_step`` enter :meth:`VideoFMFSDP.autocast`,
+  as the retrieval loops do),
   activation checkpointing per block, ``reshard_after_forward``. ``train_step`` / ``val_step`` / ``test_step``
   follow MMEngine's ``MMDistributedDataParallel``, so loops, hooks, logging and optimiser wrappers (gradient
   accumulation through :meth:`VideoFMFSDP.no_sync`, gradient clipping on DTensor gradients) work unchanged.
@@ -171,10 +172,11 @@ class VideoFMFSDP(nn.Module):
         raise ValueError("mixed_precision must be None, 'bf16' or a MixedPrecisionPolicy dict, got "
                          f'{mixed_precision!r}')
 
-    def _autocast(self):
+    def autocast(self):
         """With mixed precision, autocast in the parameter dtype around every forward: modules outside the sharded
         tree (UMT's frozen CLIP teacher, kept out of ``parameters()``) then take the bf16 inputs the sharded root
-        receives; the sharded modules compute in bf16 either way."""
+        receives; the sharded modules compute in bf16 either way. Evaluation loops that call model methods directly
+        (:func:`tasks.retrieval.evaluate_retrieval`) enter it too."""
         from contextlib import nullcontext
         if self._autocast_dtype is None:
             return nullcontext()
@@ -209,7 +211,7 @@ class VideoFMFSDP(nn.Module):
 
     # ---------------------------------------------------------------- MMEngine's model wrapper interface
     def forward(self, *args, **kwargs):
-        with self._autocast():
+        with self.autocast():
             return self.module(*args, **kwargs)
 
     def train_step(self, data: Union[dict, tuple, list], optim_wrapper) -> dict:
@@ -233,12 +235,12 @@ class VideoFMFSDP(nn.Module):
 
     def val_step(self, data: Union[dict, tuple, list]) -> list:
         """The model's ``val_step`` (its forward goes through the sharded root, which gathers the parameters)."""
-        with self._autocast():
+        with self.autocast():
             return self.module.val_step(data)
 
     def test_step(self, data: Union[dict, tuple, list]) -> list:
         """The model's ``test_step``."""
-        with self._autocast():
+        with self.autocast():
             return self.module.test_step(data)
 
     def _run_forward(self, data, mode: str):

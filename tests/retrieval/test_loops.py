@@ -154,3 +154,44 @@ def test_embed_texts_pads_batches_to_one_length():
     assert tok.shape == (3, 4, 8) and mask.tolist() == [[1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 0, 0]]
     ids, m = model.tokenize(texts)
     torch.testing.assert_close(feat, model.encode_text(ids, m)[1])
+
+
+def test_bf16_sharded_model_evaluates_under_its_own_autocast(data, tmp_path):
+    """A stage-2 model wrapped in VideoFMFSDP with bf16 mixed precision (1-rank gloo group) holds its gathered weights
+    in bf16; the retrieval evaluation, which calls ``encode_vision`` / ``itm_logits`` directly, runs under the
+    wrapper's autocast and gives the fp32 model's numbers to bf16 precision (without it: a dtype mismatch)."""
+    from backbones import UMTStage2
+    from tasks.engine.fsdp import VideoFMFSDP
+    root, ann = data
+    ds = _dataset(root, ann)
+    loader = DataLoader(ds, batch_size=2, collate_fn=pseudo_collate)
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0, world_size=1)
+    try:
+        def build():
+            torch.manual_seed(0)
+            return UMTStage2(vision=dict(img_size=8, num_frames=2, patch_size=4, tubelet_size=1, embed_dim=32, depth=2,
+                                         num_heads=2),
+                             text=dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                       intermediate_size=64, max_position_embeddings=32, fusion_layer=1),
+                             tokenizer=dict(path=f'{root}/vocab.txt', max_length=16), embed_dim=16,
+                             mask_ratio=dict(video=0., image=0.), mask_type='random',
+                             data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5] * 3, std=[64.] * 3,
+                                                    format_shape='NCTHW'))
+        ref_model = build().eval()
+        ref = evaluate_retrieval(ref_model, loader, k_test=K)
+        sharded = VideoFMFSDP(build(), mixed_precision='bf16')
+        sharded.module.load_state_dict(ref_model.state_dict())  # full tensors cut into this rank's shards
+        sharded.eval()
+        got = evaluate_retrieval(sharded, loader, k_test=K)
+    finally:
+        dist.destroy_process_group()
+    torch.testing.assert_close(got['itc'], ref['itc'], rtol=0, atol=0.02)  # float32 similarities of bf16 features
+    assert got['itc'].dtype == torch.float32 and not torch.equal(got['itc'], ref['itc'])  # bf16 features, not fp32
+    for key in ('t2v', 'v2t'):
+        assert got[key].shape == ref[key].shape == (9, 5)
+        # re-ranked: K candidates a row (t2v) / column (v2t); the random model's near-ties may pick others in bf16
+        axis = 1 if key == 't2v' else 0
+        kept_ref, kept = ref[key] > -100, got[key] > -100
+        assert (kept.sum(axis) == K).all()
+        both = kept & kept_ref
+        torch.testing.assert_close(got[key][both], ref[key][both], rtol=0, atol=0.02)
