@@ -21,6 +21,12 @@ Workarounds applied here:
    ``transformers.pytorch_utils`` right after ``transformers.modeling_utils`` is imported.
 4. mmcv-lite (no compiled ops, by design) and mmaction2's deprecated timm import make every
    ``import mmaction.models`` warn; exactly those two warnings are silenced.
+5. torch's gloo backend: a process that finished its distributed work and called ``destroy_process_group`` can
+   still abort with SIGABRT ("terminate called without an active exception") while the interpreter finalises
+   (pytorch/pytorch#179291 discusses the finalisation side; seen twice in this release's CI runs, at the exit of a
+   torchrun worker and of a spawned test worker). Not patchable from Python: :func:`leave_distributed_process`
+   flushes and leaves without finalisation, and the launchers (``tools/_bootstrap.py``) and the spawned test
+   workers call it once a process group has been torn down.
 
 Pinned rather than patched (see ``setup.cfg`` and ``constraints.txt``):
 
@@ -175,6 +181,21 @@ def _quiet_known_warnings() -> None:
     # mmaction2 1.2.0's VindLU imports DropPath from timm's deprecated path on every mmaction.models import
     warnings.filterwarnings('ignore', message='Importing from timm.models.layers is deprecated',
                             category=FutureWarning)
+
+
+def leave_distributed_process(code: int = 0) -> None:
+    """Workaround 5: flush the logging handlers, stdout and stderr, and end the process with ``code`` without
+    Python's finalisation. For a process whose distributed work is finished and whose process group is destroyed
+    (checkpoints, logs and dumps written: MMEngine's LoggerHook closes the visualizer in ``after_run``)."""
+    import logging
+    import os
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
 
 
 def apply() -> None:

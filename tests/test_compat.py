@@ -167,6 +167,18 @@ except ImportError as err:
     assert 'pip install -c constraints.txt -e ".[text]"' in lines[-1]
 
 
+# ------------------------------------------------- gloo: abort during finalisation after destroy_process_group
+@pytest.mark.slow
+def test_leave_distributed_process_flushes_and_keeps_the_exit_code():
+    code = ('import logging, sys, backbones.compat as c; logging.basicConfig(stream=sys.stderr); '
+            'print("buffered", end=""); logging.getLogger("x").warning("logged"); '
+            'import atexit; atexit.register(lambda: print("FINALISED")); c.leave_distributed_process(3)')
+    out = run_python(code)
+    assert out.returncode == 3
+    assert out.stdout == 'buffered'  # flushed, and no atexit handler ran (no finalisation)
+    assert 'logged' in out.stderr
+
+
 # --------------------------------------------------------------------------- pinned, not patched
 def test_numpy_pin_keeps_mmaction_metrics_working():
     """numpy 2.4 removed np.trapz (proposal AUC) and np.in1d (RetrievalRecall): numpy<2.4 is pinned."""

@@ -131,6 +131,7 @@ def run(cfg, method: str):
     group at interpreter exit can abort the process), after a barrier on success, so that no rank starts its teardown
     (and no node's torchrun agent closes the rendezvous store) while another is still in a collective or saving."""
     import torch.distributed as dist
+    global _TORE_DOWN_GROUP
     try:
         result = getattr(build_runner(cfg), method)()
         if dist.is_available() and dist.is_initialized():
@@ -139,6 +140,11 @@ def run(cfg, method: str):
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+            _TORE_DOWN_GROUP = True
+
+
+#: Set by :func:`run` when it destroyed a process group; :func:`run_main` then leaves without interpreter finalization.
+_TORE_DOWN_GROUP = False
 
 
 def build_runner(cfg):
@@ -174,11 +180,18 @@ def one_line(err: BaseException) -> str:
 
 def run_main(main, argv=None):
     """Call ``main(argv)``; a user error (bad annotation, unreadable video, config or checkpoint problem) is printed
-    as ``error: <message>`` on stderr, without a traceback, and the process exits with status 2."""
+    as ``error: <message>`` on stderr, without a traceback, and the process exits with status 2. A distributed run
+    that finished leaves through :func:`backbones.compat.leave_distributed_process` (workaround 5 there)."""
+    global _TORE_DOWN_GROUP
+    _TORE_DOWN_GROUP = False
     try:
-        return main(argv)
+        result = main(argv)
     except Exception as err:  # noqa: BLE001 - filtered on the next line, everything else is re-raised
         if not isinstance(err, user_errors()):
             raise
         print(f'error: {one_line(err)}', file=sys.stderr)
         sys.exit(2)
+    if _TORE_DOWN_GROUP:  # a distributed run that finished: no finalization (gloo can abort there)
+        from backbones.compat import leave_distributed_process
+        leave_distributed_process(0)
+    return result

@@ -12,6 +12,7 @@ import torch.multiprocessing as mp
 from mmengine.dataset import DefaultSampler, pseudo_collate
 from torch.utils.data import DataLoader
 
+from backbones.compat import leave_distributed_process
 from tasks.retrieval import (METRIC_KEYS, RetrievalDataset, evaluate_retrieval, rerank_per_query, rerank_topk,
                              retrieval_metrics)
 from tasks.retrieval.loops import embed_texts, shard
@@ -131,6 +132,7 @@ def _worker(rank, world, port, root, ann, out_dir):
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    leave_distributed_process()  # no interpreter finalisation: gloo can abort there (backbones.compat, workaround 5)
 
 
 @pytest.mark.slow

@@ -9,6 +9,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from backbones.compat import leave_distributed_process
+
 GT = dict(database={v: dict(subset='test', annotations=[dict(segment=[1, 5], label='run')])
                     for v in ('a', 'b', 'c')})
 PRED = {'a': ([[1, 5]], [.9]), 'b': ([[20, 30]], [.8]), 'c': ([[1, 5]], [.7])}
@@ -37,6 +39,7 @@ def _worker(rank, world, port, gt_file, out_dir):
         dist.barrier()  # no rank tears the group down while the other still talks to it (gloo aborts then)
     finally:
         dist.destroy_process_group()
+    leave_distributed_process()  # no interpreter finalisation: gloo can abort there (backbones.compat, workaround 5)
 
 
 @pytest.mark.slow
