@@ -164,15 +164,15 @@ def vtm_hard_negatives(sim_v2t: torch.Tensor, video_id: torch.Tensor,
     return video_neg, text_neg
 
 
-def _text_api(*names: str) -> tuple:
-    """Functions of :mod:`backbones.text.bert`, imported when a model is built: transformers is the optional
-    ``text`` extra, and ``import backbones`` (every recognition, AVA, TAD and pretraining job) does not need it."""
+def _bert():
+    """:mod:`backbones.text.bert`, imported when a model is built: transformers is the optional ``text`` extra, and
+    ``import backbones`` (every recognition, AVA, TAD and pretraining job) does not need it."""
     try:
         from .text import bert
     except ImportError as err:
         raise ImportError(f'UMT stage 2 (and retrieval, QA) needs transformers ({err}); install the text extra: '
                           'pip install -c constraints.txt -e ".[text]"') from err
-    return tuple(getattr(bert, n) for n in names)
+    return bert
 
 
 # --------------------------------------------------------------------------------------------------- model
@@ -284,13 +284,12 @@ class UMTStage2(BaseModel):
         unknown = set(tokenizer) - {'path', 'max_length', 'padding', 'do_lower_case'}
         if unknown:
             raise ValueError(f'tokenizer: unknown keys {sorted(unknown)} (path, max_length, padding, do_lower_case)')
-        build_text_encoder, build_tokenizer = _text_api('build_text_encoder', 'build_tokenizer')
-        self.tokenizer = build_tokenizer(tokenizer.get('path'), tokenizer.get('do_lower_case', True))
+        self.tokenizer = _bert().build_tokenizer(tokenizer.get('path'), tokenizer.get('do_lower_case', True))
         self.max_length = int(tokenizer.get('max_length', 32))
         self.padding = tokenizer.get('padding', 'max_length')
         if self.padding not in ('max_length', 'longest'):
             raise ValueError(f"tokenizer.padding must be 'max_length' or 'longest', got {self.padding!r}")
-        self.text_encoder = build_text_encoder(text, self.vision_width)
+        self.text_encoder = _bert().build_text_encoder(text, self.vision_width)
         cfg = self.text_encoder.config
         if len(self.tokenizer) > cfg.vocab_size:
             raise ValueError(f'the tokenizer at {tokenizer.get("path")!r} has {len(self.tokenizer)} tokens but the '
@@ -451,9 +450,9 @@ class UMTStage2(BaseModel):
                   generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """MLM corruption of ``input_ids`` (N, L): special tokens never chosen (see
         :func:`backbones.text.mask_tokens`). Returns corrupted ids and labels (-100 = not predicted)."""
-        mask_tokens, special_token_mask = _text_api('mask_tokens', 'special_token_mask')
-        special = special_token_mask(input_ids, self._special_ids)
-        return mask_tokens(input_ids, special, self.text_encoder.config.vocab_size, self.tokenizer.mask_token_id,
+        bert = _bert()
+        special = bert.special_token_mask(input_ids, self._special_ids)
+        return bert.mask_tokens(input_ids, special, self.text_encoder.config.vocab_size, self.tokenizer.mask_token_id,
                            self.mlm_prob, generator)
 
     def mlm_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, vision_tokens: torch.Tensor,

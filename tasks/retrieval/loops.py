@@ -19,7 +19,7 @@ Protocol (official UMT ``evaluation``, ``k_test=128``):
 :func:`rerank_per_query` is the reference's serial loop (one query at a time, chunks of 32 pairs), kept for the
 tests and ``tools/analysis/benchmark_retrieval.py``.
 """
-from contextlib import ExitStack
+from contextlib import nullcontext
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -225,7 +225,7 @@ def evaluate_retrieval(model, dataloader, k_test: int = 128, itm_batch_size: int
     """Steps 1-3 of the module docstring; returns the result :class:`RetrievalMetric` takes (``itc``, ``t2v``,
     ``v2t`` ``[Nt, Nv]``, ``txt2vid``, ``vid2txt``)."""
     # a sharded model in mixed precision (VideoFMFSDP) holds its gathered weights in bf16: its autocast, as in val_step
-    wrapper_autocast = getattr(model, 'autocast', None) if is_model_wrapper(model) else None
+    wrapper_autocast = getattr(model, 'autocast', nullcontext) if is_model_wrapper(model) else nullcontext
     model = _unwrap(model)
     ds = dataloader.dataset
     for attr in ('texts', 'txt2vid', 'vid2txt'):
@@ -235,21 +235,14 @@ def evaluate_retrieval(model, dataloader, k_test: int = 128, itm_batch_size: int
     if len(ds) != len(ds.vid2txt):
         raise ValueError(f'the evaluation dataset has {len(ds)} samples for {len(ds.vid2txt)} videos; build it '
                          'with test_mode=True (one sample per video)')
-    def mixed():
-        stack = ExitStack()
-        stack.enter_context(autocast(enabled=fp16))
-        if wrapper_autocast is not None:
-            stack.enter_context(wrapper_autocast())
-        return stack
-
-    with mixed():
+    with autocast(enabled=fp16), wrapper_autocast():
         video_feat, video_tokens = embed_videos(model, dataloader, len(ds.vid2txt), on_batch, keep_temporal)
         text_feat, text_tokens, text_mask = embed_texts(model, ds.texts, text_batch_size)
     # the similarities in float32 also under mixed precision: bf16 keeps 8 bits, which would tie close candidates
     sim = text_feat.float() @ video_feat.float().t()
     result = dict(itc=sim, txt2vid=list(ds.txt2vid), vid2txt=[list(x) for x in ds.vid2txt])
     if rerank:
-        with mixed():
+        with autocast(enabled=fp16), wrapper_autocast():
             result['t2v'], result['v2t'] = rerank_topk(model, sim, video_tokens, text_tokens, text_mask, k_test,
                                                        itm_batch_size)
     return result

@@ -54,6 +54,7 @@ class ToyKind:
 
     Attributes:
         name (str): Subcommand name.
+        title (str): Its name in the "ready" line (``'toy TITLE dataset ready at ...'``).
         module (str): Generator module: defines ``ensure`` and ``defaults``.
         ensure (str): ``ensure_<kind>(out, progress, overwrite, **params)`` in ``module``.
         defaults (str): Parameter defaults (a dict with ``seed``) in ``module``.
@@ -63,6 +64,7 @@ class ToyKind:
         summary (callable): ``(root, args) -> str``, the lines printed under "ready at ROOT".
     """
     name: str
+    title: str
     module: str
     ensure: str
     defaults: str
@@ -91,8 +93,7 @@ class ToyKind:
         params = {param: getattr(args, param) for param, _ in self.options}
         start = time.perf_counter()
         root = _generate(args, ensure, dict(params, seed=args.seed))
-        title = self.name if self.name in ('recognition', 'retrieval') else self.name.upper()
-        print(f'toy {title} dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
+        print(f'toy {self.title} dataset ready at {root} ({time.perf_counter() - start:.1f} s)\n'
               f'{self.summary(root, args)}')
         return 0
 
@@ -144,7 +145,7 @@ def _qa_summary(root: Path, args: argparse.Namespace) -> str:
 #: The dataset kinds, one subcommand each.
 KINDS: List[ToyKind] = [
     ToyKind(
-        'recognition', 'tasks.toy_data.recognition', 'ensure_recognition', 'RECOGNITION_DEFAULTS',
+        'recognition', 'recognition', 'tasks.toy_data.recognition', 'ensure_recognition', 'RECOGNITION_DEFAULTS',
         help='moving-shapes action recognition set (mmaction2 VideoDataset format)',
         description='Clips of one or two random shapes on a noisy random background that move in a '
         'class-specific direction (class k of K moves at angle 2*pi*k/K: right, up, left, down for '
@@ -156,7 +157,7 @@ KINDS: List[ToyKind] = [
                  ('fps', 'frame rate written to the mp4 files')),
         summary=_recognition_summary),
     ToyKind(
-        'ava', 'tasks.ava.toy', 'ensure_ava', 'AVA_DEFAULTS',
+        'ava', 'AVA', 'tasks.ava.toy', 'ensure_ava', 'AVA_DEFAULTS',
         help='rendered people doing AVA actions (AVA v2.2 rawframes / csv / proposals / pbtxt format)',
         description='Videos of 1-3 rendered people (jump, stand, walk; plus hand wave and carry/hold, multi-label) '
         'in the real AVA formats: OUT/rawframes/VIDEO/img_00001.jpg at 30 fps, OUT/annotations/{train,val}.csv, '
@@ -167,7 +168,7 @@ KINDS: List[ToyKind] = [
                  ('width', 'frame width')),
         summary=_ava_summary),
     ToyKind(
-        'tad', 'tasks.toy_data.tad', 'ensure_tad', 'TAD_DEFAULTS',
+        'tad', 'TAD', 'tasks.toy_data.tad', 'ensure_tad', 'TAD_DEFAULTS',
         help='long videos with class-specific events at known times (ActivityNet JSON + features)',
         description='Videos of MIN..MAX seconds with 2-4 events of 4 classes (a red square appears, a green disc '
         'moves right, a blue disc moves up, a white square flashes) on a noisy background with a drifting '
@@ -179,7 +180,7 @@ KINDS: List[ToyKind] = [
                  ('fps', 'frame rate'), ('size', 'frame height and width (multiple of 8)')),
         summary=_tad_summary),
     ToyKind(
-        'retrieval', 'tasks.toy_data.retrieval', 'ensure_retrieval', 'RETRIEVAL_DEFAULTS',
+        'retrieval', 'retrieval', 'tasks.toy_data.retrieval', 'ensure_retrieval', 'RETRIEVAL_DEFAULTS',
         help='captioned clips of coloured shapes moving (official UMT retrieval JSON + WordPiece vocab)',
         description='Clips of one small or big square or disc of one of 5 colours moving right / up / left / down, '
         'captioned ("a big red disc moves left"; 3 templates). Writes OUT/videos/{train,val}/NNNNN.mp4, OUT/train.json '
@@ -190,7 +191,7 @@ KINDS: List[ToyKind] = [
                  ('fps', 'frame rate')),
         summary=_retrieval_summary),
     ToyKind(
-        'qa', 'tasks.toy_data.qa', 'ensure_qa', 'QA_DEFAULTS',
+        'qa', 'QA', 'tasks.toy_data.qa', 'ensure_qa', 'QA_DEFAULTS',
         help='questions about the colour and the direction of a moving shape (UMT QA / MC JSON + answer list)',
         description='Clips of one coloured square or disc moving right / up / left / down (the toy retrieval '
         'clips), two questions per clip ("what colour is the shape?", "which direction does the shape move?"). '
